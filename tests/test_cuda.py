@@ -1,0 +1,54 @@
+"""On CUDA the torch steps compute what they compute on the CPU. Skipped where there is no CUDA."""
+import pytest
+import torch
+from ladder import inputs_for, load, random_problem
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
+                                reason="CUDA is not available on this machine")
+
+
+@pytest.fixture
+def highest_precision():
+    """Full float32 matmuls on the GPU (no TF32), so CPU and CUDA differ by rounding only."""
+    saved = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    yield
+    torch.set_float32_matmul_precision(saved)
+
+
+def test_same_start_on_cpu_and_cuda(torch_step_name):
+    step = load(torch_step_name)
+    on_cpu = step.make_data(0, torch.float32, "cpu")
+    on_cuda = step.make_data(0, torch.float32, "cuda")
+    for a, b in zip(on_cpu, on_cuda):
+        assert b.device.type == "cuda"
+        torch.testing.assert_close(b.cpu(), a, rtol=0, atol=0)
+
+
+def test_float32_gradients_match_the_cpu(torch_step_name, highest_precision):
+    step = load(torch_step_name)
+    loss_cpu, *grads_cpu = step.loss_and_grads(*step.make_data(0, torch.float32, "cpu"))
+    loss_cuda, *grads_cuda = step.loss_and_grads(*step.make_data(0, torch.float32, "cuda"))
+    assert loss_cuda == pytest.approx(loss_cpu, rel=1e-5)
+    for cpu, cuda in zip(grads_cpu, grads_cuda):
+        # float32 sums of 1000 products in another order: relative to the largest entry.
+        torch.testing.assert_close(cuda.cpu(), cpu, rtol=1e-4, atol=1e-5 * cpu.abs().max().item())
+
+
+def test_float64_training_on_cuda_matches_the_cpu(torch_step_name):
+    problem = random_problem(5, 64, 1000, 100, 10)
+    reference = "two_layer_net_autograd"
+    cpu_losses = load(reference).train(*inputs_for(reference, *problem), print_every=0)
+    args = inputs_for(torch_step_name, *problem, device="cuda")
+    cuda_losses = load(torch_step_name).train(*args, print_every=0)
+    assert args[2].device.type == "cuda"
+    torch.testing.assert_close(torch.tensor(cuda_losses), torch.tensor(cpu_losses),
+                               rtol=1e-7, atol=0)
+
+
+def test_script_picks_cuda_by_default(torch_step_name, capsys):
+    status = load(torch_step_name).main(["--steps", "3"])
+    out, err = capsys.readouterr()
+    assert status == 0
+    assert err.startswith("device: cuda")
+    assert len(out.splitlines()) == 3

@@ -1,0 +1,81 @@
+"""The steps compute the same gradients, and the hand-written ones are right.
+
+Oracles: autograd in float64 (an independent implementation of the same maths) and central
+finite differences of a loss written here, not taken from the scripts.
+"""
+import numpy as np
+import pytest
+import torch
+from ladder import STEPS, as_tensor, inputs_for, load, random_problem
+
+SHAPES = {"real": (64, 1000, 100, 10), "small": (4, 5, 3, 2)}
+REFERENCE = "two_layer_net_autograd"
+
+
+@pytest.mark.parametrize("shape", list(SHAPES), ids=list(SHAPES))
+def test_loss_and_grads_agree_with_autograd(step_name, shape):
+    problem = random_problem(1, *SHAPES[shape])
+    loss, grad_w1, grad_w2 = load(step_name).loss_and_grads(*inputs_for(step_name, *problem))
+    ref_loss, ref_w1, ref_w2 = load(REFERENCE).loss_and_grads(*inputs_for(REFERENCE, *problem))
+
+    assert isinstance(loss, float)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    # Float64 defaults of assert_close: rtol 1e-7, atol 1e-7; dtype and shape must match too.
+    torch.testing.assert_close(as_tensor(grad_w1), as_tensor(ref_w1))
+    torch.testing.assert_close(as_tensor(grad_w2), as_tensor(ref_w2))
+    assert grad_w1.shape == problem[2].shape and grad_w2.shape == problem[3].shape
+
+
+def test_loss_and_grads_leaves_its_arguments_alone(step_name):
+    problem = random_problem(2, *SHAPES["small"])
+    args = inputs_for(step_name, *problem)
+    load(step_name).loss_and_grads(*args)
+    for given, original in zip(args, problem):
+        np.testing.assert_array_equal(as_tensor(given).numpy(), original)
+    if STEPS[step_name] == "autograd":
+        assert args[2].grad is None and args[3].grad is None
+
+
+def test_relu_at_exactly_zero_lets_the_gradient_through(step_name):
+    """A zero column in w1 makes a hidden unit exactly 0 for every example.
+
+    The tutorial's mask `grad_h[h < 0] = 0` and autograd's clamp(min=0) both treat h == 0 as
+    "on": the gradient flows through. Pin that, so the steps stay consistent at the kink.
+    """
+    x, y, w1, w2 = random_problem(3, *SHAPES["small"])
+    w1[:, 1] = 0.0                                   # hidden unit 1: h[:, 1] == 0 exactly
+    _, grad_w1, _ = load(step_name).loss_and_grads(*inputs_for(step_name, x, y, w1, w2))
+
+    # Independent expectation, derived here: grad_w1[:, 1] = x.T @ grad_h_relu[:, 1].
+    y_pred = np.maximum(x @ w1, 0) @ w2
+    grad_h_relu = 2.0 * (y_pred - y) @ w2.T
+    expected = x.T @ grad_h_relu[:, 1]
+    assert np.abs(expected).max() > 1e-3            # the check would be empty otherwise
+    torch.testing.assert_close(as_tensor(grad_w1)[:, 1], torch.from_numpy(expected))
+
+
+def independent_loss(x, y, w1, w2):
+    return np.sum((np.maximum(x @ w1, 0) @ w2 - y) ** 2)
+
+
+def test_numpy_gradients_match_finite_differences():
+    """Central differences need no torch: this checks step 1 on its own terms."""
+    numpy_step = load("two_layer_net_numpy")
+    x, y, w1, w2 = random_problem(4, *SHAPES["small"])
+    assert np.abs(x @ w1).min() > 1e-3               # away from the ReLU kink, where FD is exact
+    loss, grad_w1, grad_w2 = numpy_step.loss_and_grads(x, y, w1, w2)
+    assert loss == pytest.approx(independent_loss(x, y, w1, w2), rel=1e-12)
+
+    eps = 1e-6
+    for w, grad in [(w1, grad_w1), (w2, grad_w2)]:
+        numeric = np.zeros_like(w)
+        for i in np.ndindex(w.shape):
+            saved = w[i]
+            w[i] = saved + eps
+            plus = independent_loss(x, y, w1, w2)
+            w[i] = saved - eps
+            minus = independent_loss(x, y, w1, w2)
+            w[i] = saved
+            numeric[i] = (plus - minus) / (2 * eps)
+        # Central differences have O(eps**2) error plus rounding of about 1e-16 * loss / eps.
+        np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-6)
