@@ -7,16 +7,45 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Every step of the ladder, in order, with how it takes its weights:
+# Every script of the ladder, in order.
+SCRIPTS = [
+    "two_layer_net_numpy",
+    "two_layer_net_tensor",
+    "two_layer_net_autograd",
+    "two_layer_net_custom_function",
+    "two_layer_net_nn",
+    "two_layer_net_optim",
+    "two_layer_net_module",
+    "dynamic_net",
+]
+TORCH_SCRIPTS = SCRIPTS[1:]
+
+# The steps that train the very same two-layer net, with how each takes its weights:
 #   numpy    -> numpy arrays
 #   manual   -> plain tensors, gradients by hand
 #   autograd -> tensors; train() wants w1 and w2 as leaves with requires_grad=True
+#   nn       -> plain tensors, which the step wraps in its nn layers
 STEPS = {
     "two_layer_net_numpy": "numpy",
     "two_layer_net_tensor": "manual",
     "two_layer_net_autograd": "autograd",
+    "two_layer_net_custom_function": "autograd",
+    "two_layer_net_nn": "nn",
+    "two_layer_net_optim": "nn",
+    "two_layer_net_module": "nn",
 }
 TORCH_STEPS = [name for name, kind in STEPS.items() if kind != "numpy"]
+
+# The derivative each step's ReLU uses at exactly h == 0 (mathematically undefined there).
+RELU_GRAD_AT_ZERO = {
+    "two_layer_net_numpy": 1.0,              # grad_h[h < 0] = 0
+    "two_layer_net_tensor": 1.0,             # grad_h[h < 0] = 0
+    "two_layer_net_autograd": 1.0,           # clamp(min=0)
+    "two_layer_net_custom_function": 1.0,    # MyReLU, chosen to match the steps before
+    "two_layer_net_nn": 0.0,                 # nn.ReLU
+    "two_layer_net_optim": 0.0,              # nn.ReLU
+    "two_layer_net_module": 0.0,             # torch.relu
+}
 
 
 def load(name):
@@ -41,8 +70,16 @@ def inputs_for(name, x, y, w1, w2, device="cpu"):
     return [x, y, w1, w2]
 
 
+def default_data(name, seed, dtype="float32"):
+    """The step's own starting data for `seed`, on the CPU."""
+    step = load(name)
+    if name == "two_layer_net_numpy":
+        return step.make_data(seed, np.dtype(dtype))
+    return step.make_data(seed, getattr(torch, dtype), "cpu")
+
+
 def as_tensor(value):
-    """A detached float64-preserving CPU tensor, for torch.testing.assert_close."""
+    """A detached CPU tensor (dtype kept), for torch.testing.assert_close."""
     if isinstance(value, torch.Tensor):
         return value.detach().cpu()
     return torch.from_numpy(np.asarray(value))

@@ -16,8 +16,8 @@ def highest_precision():
     torch.set_float32_matmul_precision(saved)
 
 
-def test_same_start_on_cpu_and_cuda(torch_step_name):
-    step = load(torch_step_name)
+def test_same_start_on_cpu_and_cuda(torch_script_name):
+    step = load(torch_script_name)
     on_cpu = step.make_data(0, torch.float32, "cpu")
     on_cuda = step.make_data(0, torch.float32, "cuda")
     for a, b in zip(on_cpu, on_cuda):
@@ -46,9 +46,17 @@ def test_float64_training_on_cuda_matches_the_cpu(torch_step_name):
                                rtol=1e-7, atol=0)
 
 
-def test_script_picks_cuda_by_default(torch_step_name, capsys):
-    status = load(torch_step_name).main(["--steps", "3"])
+def test_script_picks_cuda_by_default(torch_script_name, capsys):
+    status = load(torch_script_name).main(["--steps", "3"])
     out, err = capsys.readouterr()
     assert status == 0
     assert err.startswith("device: cuda")
     assert len(out.splitlines()) == 3
+
+
+def test_dynamic_net_float64_on_cuda_matches_the_cpu():
+    dynamic = load("dynamic_net")
+    cpu_losses = dynamic.train(*dynamic.make_data(0, torch.float64, "cpu"), print_every=0)
+    cuda_losses = dynamic.train(*dynamic.make_data(0, torch.float64, "cuda"), print_every=0)
+    torch.testing.assert_close(torch.tensor(cuda_losses), torch.tensor(cpu_losses),
+                               rtol=1e-7, atol=0)

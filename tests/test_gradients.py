@@ -6,7 +6,7 @@ finite differences of a loss written here, not taken from the scripts.
 import numpy as np
 import pytest
 import torch
-from ladder import STEPS, as_tensor, inputs_for, load, random_problem
+from ladder import RELU_GRAD_AT_ZERO, STEPS, as_tensor, inputs_for, load, random_problem
 
 SHAPES = {"real": (64, 1000, 100, 10), "small": (4, 5, 3, 2)}
 REFERENCE = "two_layer_net_autograd"
@@ -36,21 +36,23 @@ def test_loss_and_grads_leaves_its_arguments_alone(step_name):
         assert args[2].grad is None and args[3].grad is None
 
 
-def test_relu_at_exactly_zero_lets_the_gradient_through(step_name):
+def test_relu_gradient_at_exactly_zero_is_pinned(step_name):
     """A zero column in w1 makes a hidden unit exactly 0 for every example.
 
-    The tutorial's mask `grad_h[h < 0] = 0` and autograd's clamp(min=0) both treat h == 0 as
-    "on": the gradient flows through. Pin that, so the steps stay consistent at the kink.
+    The tutorial's mask `grad_h[h < 0] = 0`, clamp(min=0) and our MyReLU treat h == 0 as "on":
+    the gradient flows through. nn.ReLU and torch.relu treat it as "off". Pin each step's
+    choice, so that a change at the kink cannot pass unnoticed.
     """
     x, y, w1, w2 = random_problem(3, *SHAPES["small"])
     w1[:, 1] = 0.0                                   # hidden unit 1: h[:, 1] == 0 exactly
     _, grad_w1, _ = load(step_name).loss_and_grads(*inputs_for(step_name, x, y, w1, w2))
 
-    # Independent expectation, derived here: grad_w1[:, 1] = x.T @ grad_h_relu[:, 1].
+    # Independent expectation, derived here: grad_w1[:, 1] = x.T @ (relu'(0) * grad_h_relu[:, 1]).
     y_pred = np.maximum(x @ w1, 0) @ w2
     grad_h_relu = 2.0 * (y_pred - y) @ w2.T
-    expected = x.T @ grad_h_relu[:, 1]
-    assert np.abs(expected).max() > 1e-3            # the check would be empty otherwise
+    passed_through = x.T @ grad_h_relu[:, 1]
+    assert np.abs(passed_through).max() > 1e-3      # the two choices must differ visibly
+    expected = RELU_GRAD_AT_ZERO[step_name] * passed_through
     torch.testing.assert_close(as_tensor(grad_w1)[:, 1], torch.from_numpy(expected))
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import torch
-from ladder import STEPS, as_tensor, inputs_for, load, random_problem
+from ladder import as_tensor, default_data, inputs_for, load, random_problem
 
 REFERENCE = "two_layer_net_autograd"
 
@@ -43,12 +43,7 @@ def test_train_updates_the_weights_in_place(step_name):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_float32_loss_falls_by_more_than_a_million(step_name, seed):
-    step = load(step_name)
-    if STEPS[step_name] == "numpy":
-        data = step.make_data(seed, np.float32)
-    else:
-        data = step.make_data(seed, torch.float32, "cpu")
-    losses = step.train(*data, print_every=0)
+    losses = load(step_name).train(*default_data(step_name, seed), print_every=0)
     assert len(losses) == 500
     assert losses[-1] < losses[0] / 1e6, f"loss went from {losses[0]:.3g} to {losses[-1]:.3g}"
 
@@ -67,10 +62,6 @@ def test_print_every_controls_the_step_loss_lines(step_name, capsys):
 
 def test_default_seed_starts_in_the_tens_of_millions(step_name):
     """README: 'With the default seed the loss starts in the tens of millions'."""
-    step = load(step_name)
-    if STEPS[step_name] == "numpy":
-        data = step.make_data(0, np.float64)
-    else:
-        data = step.make_data(0, torch.float32, "cpu")
-    loss, _, _ = step.loss_and_grads(*data)
+    dtype = "float64" if step_name == "two_layer_net_numpy" else "float32"
+    loss, _, _ = load(step_name).loss_and_grads(*default_data(step_name, 0, dtype))
     assert 1e7 <= loss < 1e8

@@ -1,0 +1,145 @@
+"""What steps 4 to 8 add: a custom Function, nn's own initialisation, Adam, and a dynamic net.
+
+(Steps 4 to 7 also join the cross-step gradient and training tests, parametrised over STEPS.)
+"""
+import statistics
+
+import numpy as np
+import pytest
+import torch
+from ladder import as_tensor, default_data, load, random_problem
+
+
+def test_custom_relu_passes_gradcheck():
+    """gradcheck compares MyReLU.backward with finite differences of MyReLU.forward."""
+    MyReLU = load("two_layer_net_custom_function").MyReLU
+    h = torch.randn(6, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    h = (h + 0.1 * h.sign()).requires_grad_()       # at least 0.1 away from the kink at 0
+    assert torch.autograd.gradcheck(MyReLU.apply, (h,), eps=1e-6, atol=1e-8)
+
+
+def test_custom_relu_lets_the_gradient_through_at_zero():
+    MyReLU = load("two_layer_net_custom_function").MyReLU
+    h = torch.tensor([-2.0, 0.0, 3.0], dtype=torch.float64, requires_grad=True)
+    MyReLU.apply(h).backward(torch.tensor([5.0, 7.0, 11.0], dtype=torch.float64))
+    torch.testing.assert_close(h.grad, torch.tensor([0.0, 7.0, 11.0], dtype=torch.float64))
+
+
+def nn_linear_start(seed):
+    """Step 5's model as nn.Linear would initialise it, on the step's own data."""
+    torch.manual_seed(seed)
+    x, y, _, _ = default_data("two_layer_net_nn", seed)
+    model = torch.nn.Sequential(torch.nn.Linear(1000, 100, bias=False), torch.nn.ReLU(),
+                                torch.nn.Linear(100, 10, bias=False))
+    return x, y, model[0].weight.detach().T.clone(), model[2].weight.detach().T.clone()
+
+
+def test_nn_linear_initialisation_wants_a_larger_learning_rate():
+    """Step 5's docstring: with nn.Linear's own initialisation the loss starts in the hundreds;
+    1e-6 barely moves it, 1e-4 trains it well."""
+    nn_step = load("two_layer_net_nn")
+    slow = nn_step.train(*nn_linear_start(0), learning_rate=1e-6, print_every=0)
+    fast = nn_step.train(*nn_linear_start(0), learning_rate=1e-4, print_every=0)
+    assert 100 <= slow[0] < 1000
+    assert slow[-1] > slow[0] / 2, f"1e-6: {slow[0]:.3g} -> {slow[-1]:.3g}"
+    assert fast[-1] < fast[0] / 1e6, f"1e-4: {fast[0]:.3g} -> {fast[-1]:.3g}"
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_adam_with_its_default_rate_makes_the_loss_fall_a_thousandfold(seed):
+    optim_step = load("two_layer_net_optim")
+    losses = optim_step.train(*default_data("two_layer_net_optim", seed), print_every=0,
+                              learning_rate=optim_step.OPTIMIZERS["adam"][1],
+                              optimizer_name="adam")
+    assert losses[-1] < losses[0] / 1e3, f"{losses[0]:.3g} -> {losses[-1]:.3g}"
+
+
+# --- dynamic_net --------------------------------------------------------------------------
+
+def dynamic_problem(seed, n=4, d_in=5, h=3, d_out=2):
+    """Small float64 weights of the scale make_data gives, as numpy arrays."""
+    x, y, w1, w2 = random_problem(seed, n, d_in, h, d_out)
+    w_middle = np.random.default_rng(seed + 100).standard_normal((h, h)) * np.sqrt(2 / h)
+    return x, y, w1 * np.sqrt(2 / d_in), w2 * np.sqrt(1 / h), w_middle
+
+
+def independent_dynamic_loss(x, y, w1, w2, w_middle, depth):
+    h_relu = np.maximum(x @ w1, 0)
+    for _ in range(depth):
+        h_relu = np.maximum(h_relu @ w_middle, 0)
+    return np.sum((h_relu @ w2 - y) ** 2)
+
+
+def away_from_the_kinks(x, y, w1, w2, w_middle, depth):
+    """Whether every ReLU input is at least 1e-3 from 0, where central differences are exact."""
+    h = x @ w1
+    for _ in range(depth + 1):
+        if np.abs(h).min() < 1e-3:
+            return False
+        h = np.maximum(h, 0) @ w_middle
+    return True
+
+
+@pytest.mark.parametrize("depth", [0, 1, 2, 3])
+def test_dynamic_gradients_match_finite_differences(depth):
+    dynamic = load("dynamic_net")
+    # The first small problem whose ReLUs are all clear of 0 (a tiny net often has a dead row).
+    arrays = next(problem for problem in map(dynamic_problem, range(100))
+                  if away_from_the_kinks(*problem, depth))
+    loss, *grads = dynamic.loss_and_grads(*map(torch.tensor, arrays), depth)
+    assert loss == pytest.approx(independent_dynamic_loss(*arrays, depth), rel=1e-12)
+    x, y, *weights = arrays
+
+    eps = 1e-6
+    for w, grad in zip(weights, grads):
+        numeric = np.zeros_like(w)
+        for i in np.ndindex(w.shape):
+            saved = w[i]
+            w[i] = saved + eps
+            plus = independent_dynamic_loss(x, y, *weights, depth)
+            w[i] = saved - eps
+            minus = independent_dynamic_loss(x, y, *weights, depth)
+            w[i] = saved
+            numeric[i] = (plus - minus) / (2 * eps)
+        np.testing.assert_allclose(as_tensor(grad).numpy(), numeric, rtol=1e-6, atol=1e-6)
+    if depth == 0:                                       # an unused layer gets a zero gradient
+        assert not as_tensor(grads[2]).any()
+
+
+def test_dynamic_net_at_depth_0_is_the_two_layer_net():
+    x, y, w1, w2, w_middle = map(torch.tensor, dynamic_problem(1, 64, 1000, 100, 10))
+    loss, grad_w1, grad_w2, _ = load("dynamic_net").loss_and_grads(x, y, w1, w2, w_middle, 0)
+    ref_loss, ref_w1, ref_w2 = load("two_layer_net_module").loss_and_grads(x, y, w1, w2)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    torch.testing.assert_close(grad_w1, ref_w1)
+    torch.testing.assert_close(grad_w2, ref_w2)
+
+
+def test_dynamic_loss_and_grads_leaves_its_arguments_alone():
+    arrays = dynamic_problem(2)
+    tensors = list(map(torch.tensor, arrays))
+    load("dynamic_net").loss_and_grads(*tensors, 2)
+    for given, original in zip(tensors, arrays):
+        np.testing.assert_array_equal(given.numpy(), original)
+        assert given.grad is None
+
+
+def test_dynamic_net_reruns_the_same_and_seeds_differ():
+    dynamic = load("dynamic_net")
+
+    def run(seed):
+        return dynamic.train(*dynamic.make_data(seed, torch.float32, "cpu"), steps=30,
+                             print_every=0, seed=seed)
+    assert run(0) == run(0)
+    assert run(0) != run(1)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_dynamic_loss_falls(seed):
+    """The depth changes every step, so single losses jump; compare the last 50 with the start."""
+    dynamic = load("dynamic_net")
+    losses = dynamic.train(*dynamic.make_data(seed, torch.float32, "cpu"), print_every=0,
+                           seed=seed)
+    last = losses[-50:]
+    assert statistics.median(last) < losses[0] / 50, f"{losses[0]:.3g} -> median {last}"
+    assert max(last) < losses[0] / 10, f"{losses[0]:.3g} -> {last}"
