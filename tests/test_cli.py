@@ -193,22 +193,6 @@ def test_the_setup_lines_repeated_in_every_script_stay_identical():
 
 # --- Real processes -------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def runs_from_another_folder(tmp_path_factory):
-    """`python <script> --steps 3` for every script, from an empty folder. The processes run
-    side by side: each spends about two seconds just importing torch."""
-    folder = tmp_path_factory.mktemp("elsewhere")
-    processes = {name: subprocess.Popen([sys.executable, str(ROOT / f"{name}.py"), "--steps", "3"],
-                                        cwd=folder, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True)
-                 for name in SCRIPTS}
-    results = {}
-    for name, process in processes.items():
-        out, err = process.communicate(timeout=120)
-        results[name] = subprocess.CompletedProcess(process.args, process.returncode, out, err)
-    return results
-
-
 def test_script_runs_from_another_folder(script_name, runs_from_another_folder):
     result = runs_from_another_folder[script_name]
     assert result.returncode == 0, result.stderr
@@ -220,12 +204,9 @@ def test_script_runs_from_another_folder(script_name, runs_from_another_folder):
         assert result.stderr == ""
 
 
-def test_importing_the_scripts_prints_nothing_and_numpy_step_needs_no_torch(tmp_path):
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import two_layer_net_numpy; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')); "
-            + "; ".join(f"import {name}" for name in SCRIPTS))
-    result = subprocess.run([sys.executable, "-c", code, str(ROOT)], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)
+def test_importing_the_scripts_prints_nothing_and_numpy_step_needs_no_torch(
+        runs_from_another_folder):
+    result = runs_from_another_folder["import all"]
     assert result.returncode == 0, result.stderr
     assert (result.stdout, result.stderr) == ("[]\n", "")
 

@@ -1,0 +1,325 @@
+"""Benchmark: what one training step of each step of the ladder costs, next to its floor.
+
+For steps 1 to 7 (dynamic_net does different work at every step, so it is left out) and each
+available device (cpu, cuda, mps), it times one training step at the default size and at
+larger ones, next to the floor: the same five matrix products of a step (x @ w1, h_relu @ w2,
+h_relu.T @ grad_y_pred, grad_y_pred @ w2.T, x.T @ grad_h), with the same shapes and library
+(numpy for step 1, torch for the rest), and nothing else. The ratio says what the rest of the
+loop costs: elementwise work, temporaries, Python and autograd bookkeeping.
+
+Method. Each step is timed through its own train() over k steps at a time (k chosen so that
+one block takes at least 20 ms), with a learning rate of 1e-12 so that long runs cannot
+diverge (the work per step does not depend on the values). After a warm-up, every round times
+the floor and every step one after the other, so a slow moment on a shared machine hits them
+alike; the table shows the median over rounds, and "x floor" is the median of the per-round
+ratios. On CUDA the clock is read after torch.cuda.synchronize(). Memory is measured apart, in a
+fresh process per step and size: the peak above the process's memory before the data was made
+(CPU: resident set size; CUDA: PyTorch's allocator), and the growth from a run of 5 steps to
+one of 10 (a graph kept alive from step to step would show here; on the CPU the resident set
+also moves by a few MiB either way as the allocator returns memory, so only a growth that
+scales with the size of the net means something).
+
+On a small shared machine, one thread per library gives steadier numbers (and, at the default
+size, faster ones): OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmark.py
+
+Run:
+    python benchmark.py                            # every step and device (a few minutes)
+    python benchmark.py --sizes default --rounds 5 --no-memory    # quick look
+    python benchmark.py --devices cuda --sizes default,1024,2048,4096
+"""
+import argparse
+import importlib
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # the step scripts
+
+# How each step takes its weights: numpy arrays, plain tensors, or leaves that require grad.
+STEPS = {
+    "two_layer_net_numpy": "numpy",
+    "two_layer_net_tensor": "tensor",
+    "two_layer_net_autograd": "leaf",
+    "two_layer_net_custom_function": "leaf",
+    "two_layer_net_nn": "tensor",
+    "two_layer_net_optim": "tensor",
+    "two_layer_net_module": "tensor",
+}
+# N, D_in, H, D_out
+SIZES = {
+    "default": (64, 1000, 100, 10),
+    "1024": (1024, 1024, 1024, 10),
+    "2048": (2048, 2048, 2048, 10),
+    "4096": (4096, 4096, 4096, 10),
+}
+DEFAULT_SIZES = {"cpu": ["default", "1024", "2048"], "cuda": list(SIZES), "mps": list(SIZES)}
+TINY_LEARNING_RATE = 1e-12
+BLOCK_SECONDS = 0.02
+
+
+def available_devices():
+    found = [name for name, ok in [("cuda", torch.cuda.is_available()),
+                                   ("mps", torch.backends.mps.is_available())] if ok]
+    return ["cpu"] + found
+
+
+def synchronize(device):
+    if device == "cuda":
+        torch.cuda.synchronize()
+    elif device == "mps":
+        torch.mps.synchronize()
+
+
+def make_inputs(kind, size, device):
+    """Standard-normal float32 x, y, w1, w2 of the given size, in the form a step takes."""
+    n, d_in, h, d_out = size
+    generator = torch.Generator().manual_seed(0)
+    shapes = [(n, d_in), (n, d_out), (d_in, h), (h, d_out)]
+    x, y, w1, w2 = [torch.randn(*shape, generator=generator) for shape in shapes]
+    if kind == "numpy":
+        return [t.numpy() for t in (x, y, w1, w2)]
+    x, y, w1, w2 = [t.to(device) for t in (x, y, w1, w2)]
+    if kind == "leaf":
+        w1.requires_grad_()
+        w2.requires_grad_()
+    return [x, y, w1, w2]
+
+
+def matmul_floor(x, y, w1, w2):
+    """The five matrix products of one training step, with the right shapes, and nothing else."""
+    h = x @ w1                      # (N, H)
+    y_pred = h @ w2                 # (N, D_out)
+    grad_w2 = h.T @ y_pred          # (H, D_out); y_pred stands in for grad_y_pred
+    grad_h = y_pred @ w2.T          # (N, H)
+    grad_w1 = x.T @ grad_h          # (D_in, H)
+    return grad_w1, grad_w2
+
+
+def flops_per_step(size):
+    n, d_in, h, d_out = size
+    return 2 * (2 * n * d_in * h + 3 * n * h * d_out)
+
+
+def time_block(run, k, device):
+    """Seconds per step of run(k), which does k steps."""
+    synchronize(device)
+    start = time.perf_counter()
+    run(k)
+    synchronize(device)
+    return (time.perf_counter() - start) / k
+
+
+def timed_blocks(device, size):
+    """For the floor and each step: a function that runs k steps of it."""
+    numpy_in = make_inputs("numpy", size, "cpu")
+    plain_in = make_inputs("tensor", size, device)
+
+    def floor(inputs):
+        def run(k):
+            with torch.no_grad():
+                for _ in range(k):
+                    matmul_floor(*inputs)
+        return run
+
+    def train(name):
+        step = importlib.import_module(name)
+        inputs = make_inputs(STEPS[name], size, device)
+        return lambda k: step.train(*inputs, steps=k, learning_rate=TINY_LEARNING_RATE,
+                                    print_every=0)
+
+    blocks = {"floor (torch)": floor(plain_in)}
+    if device == "cpu":                                    # numpy runs on the CPU only
+        blocks["floor (numpy)"] = floor(numpy_in)
+    names = [name for name in STEPS if device == "cpu" or STEPS[name] != "numpy"]
+    return {**blocks, **{name: train(name) for name in names}}
+
+
+def measure(device, size, rounds):
+    """Median seconds per step of the floors and the steps, and each step's median ratio to
+    its floor, timed in pairs (floor block, then step block) so that both meet the same load."""
+    blocks = timed_blocks(device, size)
+    ks = {}
+    for name, run in blocks.items():                       # warm up, then choose k
+        run(1)
+        ks[name] = max(1, math.ceil(BLOCK_SECONDS / time_block(run, 1, device)))
+    times = {name: [] for name in blocks}
+    ratios = {name: [] for name in blocks if name in STEPS}
+    for _ in range(rounds):
+        for name in ratios:
+            floor = "floor (numpy)" if STEPS[name] == "numpy" else "floor (torch)"
+            floor_time = time_block(blocks[floor], ks[floor], device)
+            step_time = time_block(blocks[name], ks[name], device)
+            times[floor].append(floor_time)
+            times[name].append(step_time)
+            ratios[name].append(step_time / floor_time)
+    return {name: (statistics.median(samples), statistics.median(ratios.get(name, [1.0])))
+            for name, samples in times.items() if samples}
+
+
+def proc_status_kib(field):
+    """A memory field of /proc/self/status (Linux), in KiB; None elsewhere."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def current_memory(device):
+    """Bytes in use now: PyTorch's allocator on CUDA, the resident set size on the CPU."""
+    if device == "cuda":
+        return torch.cuda.memory_allocated()
+    rss = proc_status_kib("VmRSS")
+    return None if rss is None else rss * 1024
+
+
+def reset_peak_memory(device):
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        return
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")                  # Linux: restart the peak RSS (VmHWM) count
+    except OSError:
+        pass
+
+
+def peak_memory(device):
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated()
+    peak = proc_status_kib("VmHWM")
+    return None if peak is None else peak * 1024
+
+
+def probe_memory(name, device, size_name):
+    """Run in a fresh process: the peak and growth of memory while one step trains."""
+    step = importlib.import_module(name)
+    warm_up = make_inputs(STEPS[name], SIZES["default"], device)
+    step.train(*warm_up, steps=2, learning_rate=TINY_LEARNING_RATE, print_every=0)  # lazy imports
+    del warm_up
+    synchronize(device)
+    before = current_memory(device)
+    reset_peak_memory(device)
+    inputs = make_inputs(STEPS[name], SIZES[size_name], device)
+    held = step.train(*inputs, steps=5, learning_rate=TINY_LEARNING_RATE, print_every=0)
+    synchronize(device)
+    after_5 = current_memory(device)
+    held = step.train(*inputs, steps=10, learning_rate=TINY_LEARNING_RATE, print_every=0)
+    synchronize(device)
+    after_10 = current_memory(device)
+    del held
+    peak = peak_memory(device)
+    if None in (before, peak, after_5, after_10):
+        return {"peak": None, "growth": None}
+    return {"peak": peak - before, "growth": after_10 - after_5}
+
+
+def memory_in_fresh_process(name, device, size_name):
+    result = subprocess.run([sys.executable, os.path.abspath(__file__), "--probe-memory",
+                             name, device, size_name], capture_output=True, text=True)
+    if result.returncode != 0:
+        return {"peak": None, "growth": None}
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def mib(value):
+    return "n/a" if value is None else f"{value / 2**20:.1f}"
+
+
+def describe_machine(devices):
+    lines = [f"- {platform.platform()}, Python {platform.python_version()}, "
+             f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), "
+             f"torch {torch.__version__} with {torch.get_num_threads()} threads, numpy "
+             f"{np.__version__}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
+             f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}"]
+    if "cuda" in devices:
+        lines.append(f"- CUDA: {torch.cuda.get_device_name()}")
+    return "\n".join(lines)
+
+
+def size_list(text):
+    names = text.split(",")
+    unknown = [name for name in names if name not in SIZES]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown size {unknown[0]!r}; choose from {', '.join(SIZES)}")
+    return names
+
+
+def device_list(text):
+    names = text.split(",")
+    available = available_devices()
+    for name in names:
+        if name not in available:
+            raise argparse.ArgumentTypeError(
+                f"{name!r} is not available here; available: {', '.join(available)}")
+    return names
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=device_list, default=available_devices(),
+                        help="comma-separated (default: every available one)")
+    parser.add_argument("--sizes", type=size_list,
+                        help=f"comma-separated, from {', '.join(SIZES)} (default: up to 2048 "
+                             "on the CPU, up to 4096 on a GPU)")
+    parser.add_argument("--rounds", type=positive_int, default=9,
+                        help="timed rounds; the table shows medians (default: %(default)s)")
+    parser.add_argument("--no-memory", action="store_true",
+                        help="skip the memory measurement (one fresh process per row)")
+    parser.add_argument("--probe-memory", nargs=3, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.probe_memory:
+        print(json.dumps(probe_memory(*args.probe_memory)))
+        return 0
+    print(describe_machine(args.devices))
+    print(f"- medians of {args.rounds} rounds; float32; learning rate {TINY_LEARNING_RATE}\n")
+    print("| step | device | N, D_in, H, D_out | ms per step | GFLOP/s | x floor "
+          "| peak MiB | growth MiB |")
+    print("|---|---|---|---:|---:|---:|---:|---:|")
+    try:
+        for device in args.devices:
+            for size_name in args.sizes or DEFAULT_SIZES[device]:
+                size = SIZES[size_name]
+                for name, (seconds, ratio) in measure(device, size, args.rounds).items():
+                    memory = {"peak": None, "growth": None}
+                    if name in STEPS and not args.no_memory:
+                        memory = memory_in_fresh_process(name, device, size_name)
+                    print(f"| {name} | {device} | {', '.join(map(str, size))} "
+                          f"| {seconds * 1e3:.3f} | {flops_per_step(size) / seconds / 1e9:.1f} "
+                          f"| {ratio:.2f} | {mib(memory['peak'])} | {mib(memory['growth'])} |",
+                          flush=True)
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

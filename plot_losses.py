@@ -1,0 +1,125 @@
+"""Plot the loss of every step of the ladder against the training step, in one PNG.
+
+Runs each script's main() with one seed (on the CPU, with its other defaults), reads the
+`step loss` lines it prints, and draws them on a log scale. Steps 2 to 7 start from the same
+numbers and do the same maths, so their lines lie on top of each other; step 1 draws its
+numbers with numpy (another start) and computes in float64 (the torch steps default to
+float32), and dynamic_net is a different, deeper net. The picture says so in its legend.
+
+Needs matplotlib (pip install matplotlib); the steps themselves do not.
+
+Run:
+    python plot_losses.py                         # writes docs/losses.png
+    python plot_losses.py --seed 1 --output /tmp/losses.png
+"""
+import argparse
+import contextlib
+import importlib
+import io
+import math
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)                            # the step scripts
+
+# Every step of the ladder, in order, with its label and line style. The overlapping lines of
+# steps 2 to 7 are drawn widest first, so that each stays visible under the ones drawn after
+# it; step 1 is dashed and drawn on top.
+LADDER = [
+    ("two_layer_net_numpy", "1 numpy (float64, its own random start)",
+     dict(lw=1.5, color="black", ls="--", zorder=3)),
+    ("two_layer_net_tensor", "2 tensor", dict(lw=7.0, color="#c6dbef")),
+    ("two_layer_net_autograd", "3 autograd", dict(lw=5.5, color="#9ecae1")),
+    ("two_layer_net_custom_function", "4 custom Function", dict(lw=4.0, color="#6baed6")),
+    ("two_layer_net_nn", "5 nn", dict(lw=3.0, color="#4292c6")),
+    ("two_layer_net_optim", "6 optim (SGD)", dict(lw=2.0, color="#2171b5")),
+    ("two_layer_net_module", "7 custom Module", dict(lw=1.0, color="#08306b")),
+    ("dynamic_net", "8 dynamic net (another net)", dict(lw=1.0, color="tab:orange")),
+]
+
+
+def run_step(name, seed, steps):
+    """The losses a step prints with this seed, on the CPU, with its other defaults."""
+    step = importlib.import_module(name)
+    argv = ["--seed", str(seed), "--steps", str(steps)]
+    if name != "two_layer_net_numpy":
+        argv += ["--device", "cpu"]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = step.main(argv)
+    if status != 0:
+        raise RuntimeError(f"{name} {' '.join(argv)} failed: {err.getvalue().strip()}")
+    return [float(line.split()[1]) for line in out.getvalue().splitlines()]
+
+
+def draw(losses, seed, path, pyplot):
+    figure, axes = pyplot.subplots(figsize=(9, 5.5), dpi=100)
+    for name, label, style in LADDER:
+        axes.plot(losses[name], label=label, **style)
+    axes.set_yscale("log")
+    axes.set_xlabel("training step")
+    axes.set_ylabel("loss (sum of squared errors)")
+    axes.set_title(f"Loss of every step of the ladder, seed {seed}\n"
+                   "steps 2 to 7 start from the same numbers: their lines lie on top of each "
+                   "other", fontsize=10)
+    axes.grid(True, which="major", alpha=0.3)
+    axes.legend(fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, format="png")
+    pyplot.close(figure)
+
+
+def whole_number(lowest):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < lowest:
+            raise argparse.ArgumentTypeError(f"must be at least {lowest}, got {value}")
+        return value
+    return parse
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=whole_number(0), default=0,
+                        help="seed for every step (default: %(default)s)")
+    parser.add_argument("--steps", type=whole_number(1), default=500,
+                        help="training steps of each run (default: %(default)s)")
+    parser.add_argument("--output", default=os.path.join(HERE, "docs", "losses.png"),
+                        help="where to write the PNG (default: docs/losses.png)")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(folder):
+        parser.error(f"--output: the folder {folder} does not exist")
+    try:
+        import matplotlib
+    except ImportError:
+        print(f"{parser.prog}: needs matplotlib, which is not installed; "
+              "install it with: pip install matplotlib", file=sys.stderr)
+        return 2
+    matplotlib.use("Agg")                            # draw to a file; no screen needed
+    from matplotlib import pyplot
+
+    try:
+        losses = {name: run_step(name, args.seed, args.steps) for name, _, _ in LADDER}
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return 130
+    if not all(math.isfinite(loss) for values in losses.values() for loss in values):
+        print(f"{parser.prog}: a run gave a non-finite loss", file=sys.stderr)
+        return 1
+    draw(losses, args.seed, args.output, pyplot)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

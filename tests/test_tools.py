@@ -1,0 +1,172 @@
+"""The tools around the ladder: the gradient checker, the loss plot and the benchmark."""
+import re
+import struct
+import subprocess
+import sys
+
+import pytest
+from ladder import ROOT, load
+
+check_gradients = load("check_gradients")
+benchmark = load("benchmark")
+plot_losses = load("plot_losses")
+
+
+def run_main(module, argv, capsys):
+    try:
+        status = module.main(argv)
+    except SystemExit as exit_:
+        status = exit_.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+# --- check_gradients.py -----------------------------------------------------------------------
+
+def test_the_manual_steps_pass_the_gradient_check(capsys):
+    status, out, _ = run_main(check_gradients, [], capsys)
+    assert status == 0, out
+    assert out.count("all gradients match") == 2
+    assert "WRONG" not in out
+
+
+# (script, the correct line, a broken version, the gradient the checker must name first)
+PLANTED_BUGS = [
+    ("two_layer_net_numpy", "grad_y_pred = 2.0 * (y_pred - y)",
+     "grad_y_pred = (y_pred - y)", "grad_y_pred"),                    # the factor 2 forgotten
+    ("two_layer_net_tensor", "grad_y_pred = 2.0 * (y_pred - y)",
+     "grad_y_pred = 2.0 * (y - y_pred)", "grad_y_pred"),              # the sign flipped
+    ("two_layer_net_numpy", "grad_w2 = h_relu.T @ grad_y_pred",
+     "grad_w2 = h.T @ grad_y_pred", "grad_w2"),                       # h instead of h_relu
+    ("two_layer_net_tensor", "grad_h[h < 0] = 0", "grad_h[h > 0] = 0", "grad_h"),  # mask side
+    ("two_layer_net_numpy", "grad_h[h < 0] = 0", "grad_h[h_relu < 0] = 0", "grad_h"),
+    ("two_layer_net_tensor", "grad_w1 = x.T @ grad_h", "grad_w1 = x.T @ grad_h_relu", "grad_w1"),
+]
+
+
+@pytest.mark.parametrize("name, line, broken, culprit", PLANTED_BUGS,
+                         ids=[f"{n}: {b}" for n, _, b, _ in PLANTED_BUGS])
+def test_a_planted_bug_is_caught_and_its_line_named(name, line, broken, culprit, tmp_path,
+                                                     capsys):
+    source = (ROOT / f"{name}.py").read_text()
+    assert source.count(line) == 1
+    path = tmp_path / f"{name}.py"
+    path.write_text(source.replace(line, broken))
+
+    status, out, _ = run_main(check_gradients, [str(path)], capsys)
+    assert status == 1, out
+    assert f"first wrong gradient: {culprit};" in out
+    named = out.split("look at", 1)[1]
+    assert broken in named                   # the broken line itself is shown, with its number
+    lineno = source[:source.index(line)].count("\n") + 1
+    assert f"line {lineno}: {broken}" in named
+    rows = dict(re.findall(r"^(grad_\w+) .*?(ok|WRONG)", out, re.M))
+    order = check_gradients.GRADIENTS
+    assert all(rows[g] == "ok" for g in order[:order.index(culprit)]), out
+
+
+@pytest.mark.parametrize("line, broken", [
+    ("grad_h_relu = grad_y_pred @ w2.T", "grad_h_relu = grad_y_pred @ w2"),
+    ("grad_w1 = x.T @ grad_h", "grad_w1 = x @ grad_h"),
+])
+def test_a_wrong_transpose_is_reported_at_its_line(line, broken, tmp_path, capsys):
+    source = (ROOT / "two_layer_net_numpy.py").read_text()
+    path = tmp_path / "mine.py"
+    path.write_text(source.replace(line, broken))
+    lineno = source[:source.index(line)].count("\n") + 1
+    status, out, err = run_main(check_gradients, [str(path)], capsys)
+    assert status == 1
+    assert re.search(rf"backward\(\) raised \w+ at line {lineno}: {re.escape(broken)}", out), out
+    assert "Traceback" not in out + err
+
+
+def test_gradient_checker_rejects_a_missing_file(tmp_path, capsys):
+    status, out, err = run_main(check_gradients, [str(tmp_path / "nope.py")], capsys)
+    assert status == 2
+    assert err.splitlines()[-1].endswith(f"error: no such file: {tmp_path / 'nope.py'}")
+
+
+# --- plot_losses.py ---------------------------------------------------------------------------
+
+def png_size(data):
+    """(width, height) from a PNG's header, after checking its signature and first chunk."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG signature"
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_plot_is_a_valid_non_empty_png(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "losses.png"
+    status, _, err = run_main(plot_losses, ["--steps", "40", "--output", str(path)], capsys)
+    assert status == 0, err
+    data = path.read_bytes()
+    width, height = png_size(data)
+    assert width >= 400 and height >= 300
+    assert len(data) > 10_000                   # lines and text, not a blank canvas
+
+
+def test_plot_without_matplotlib_says_how_to_install_it(tmp_path):
+    code = ("import runpy, sys; sys.modules['matplotlib'] = None; "  # None: the import fails
+            "sys.argv = [sys.argv[1], '--output', sys.argv[2]]; "
+            "runpy.run_path(sys.argv[0], run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", code, str(ROOT / "plot_losses.py"),
+                             str(tmp_path / "x.png")], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2
+    assert "pip install matplotlib" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_plot_rejects_a_missing_folder(tmp_path, capsys):
+    missing = tmp_path / "no" / "losses.png"
+    status, _, err = run_main(plot_losses, ["--output", str(missing)], capsys)
+    assert status == 2
+    assert "does not exist" in err.splitlines()[-1]
+
+
+# --- benchmark.py -----------------------------------------------------------------------------
+
+def test_floor_flops_match_torchs_own_count():
+    """flops_per_step is the count of the five products; check it with torch's flop counter."""
+    from torch.utils.flop_counter import FlopCounterMode
+    size = (6, 7, 5, 3)
+    inputs = benchmark.make_inputs("tensor", size, "cpu")
+    with FlopCounterMode(display=False) as counter:
+        benchmark.matmul_floor(*inputs)
+    assert counter.get_total_flops() == benchmark.flops_per_step(size)
+
+
+def test_floor_products_have_the_shapes_of_a_training_step():
+    x, y, w1, w2 = benchmark.make_inputs("tensor", benchmark.SIZES["default"], "cpu")
+    grad_w1, grad_w2 = benchmark.matmul_floor(x, y, w1, w2)
+    assert grad_w1.shape == w1.shape and grad_w2.shape == w2.shape
+
+
+def test_benchmark_prints_a_markdown_row_per_step(capsys):
+    status, out, _ = run_main(benchmark, ["--sizes", "default", "--rounds", "1",
+                                          "--devices", "cpu", "--no-memory"], capsys)
+    assert status == 0
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "cpu" in line]
+    names = [row.split("|")[1].strip() for row in rows]
+    assert names == ["floor (torch)", "floor (numpy)", *benchmark.STEPS]
+    for row in rows:
+        milliseconds, gflops, ratio = [float(cell) for cell in row.split("|")[4:7]]
+        assert milliseconds > 0 and gflops > 0 and ratio > 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--sizes", "huge"], "unknown size 'huge'"),
+    (["--rounds", "0"], "must be at least 1"),
+    (["--devices", "tpu"], "'tpu' is not available here"),
+])
+def test_benchmark_bad_input(argv, message, capsys):
+    status, out, err = run_main(benchmark, argv, capsys)
+    assert status == 2 and message in err and out == ""
+
+
+def test_benchmark_steps_are_the_two_layer_steps():
+    from ladder import STEPS
+    assert list(benchmark.STEPS) == list(STEPS)
+    assert benchmark.STEPS["two_layer_net_autograd"] == "leaf"
