@@ -15,9 +15,8 @@ alike; the table shows the median over rounds, and "x floor" is the median of th
 ratios. On CUDA the clock is read after torch.cuda.synchronize(). Memory is measured apart, in a
 fresh process per step and size: the peak above the process's memory before the data was made
 (CPU: resident set size; CUDA: PyTorch's allocator), and the growth from a run of 5 steps to
-one of 10 (a graph kept alive from step to step would show here; on the CPU the resident set
-also moves by a few MiB either way as the allocator returns memory, so only a growth that
-scales with the size of the net means something).
+one of 10, with the results of both held: a graph kept alive from step to step would show here
+(on the CPU the resident set can still move by a few MiB either way).
 
 On a small shared machine, one thread per library gives steadier numbers (and, at the default
 size, faster ones): OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmark.py
@@ -28,6 +27,7 @@ Run:
     python benchmark.py --devices cuda --sizes default,1024,2048,4096
 """
 import argparse
+import ctypes
 import importlib
 import json
 import math
@@ -180,6 +180,12 @@ def current_memory(device):
     """Bytes in use now: PyTorch's allocator on CUDA, the resident set size on the CPU."""
     if device == "cuda":
         return torch.cuda.memory_allocated()
+    try:
+        # glibc keeps freed memory for reuse, so the resident set lags behind what is in use,
+        # by tens of MiB at large sizes; malloc_trim(0) hands the free part back first.
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
     rss = proc_status_kib("VmRSS")
     return None if rss is None else rss * 1024
 
@@ -234,7 +240,7 @@ def memory_in_fresh_process(name, device, size_name):
 
 
 def mib(value):
-    return "n/a" if value is None else f"{value / 2**20:.1f}"
+    return "n/a" if value is None else f"{round(value / 2**20, 1) + 0.0:.1f}"   # no "-0.0"
 
 
 def describe_machine(devices):

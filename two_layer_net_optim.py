@@ -7,7 +7,7 @@ w1 and w2.
 New since step 5 (two_layer_net_nn.py): the update is no longer written by hand. An optimizer
 is given the model's parameters once; then every step is optimizer.zero_grad() (clear the old
 gradients), loss.backward() (compute new ones) and optimizer.step() (update the weights).
-With --optimizer sgd (the default) the step is exactly our old update, w -= lr * grad.
+With --optimizer sgd (the default) the step is our old update, w -= lr * grad.
 
 --optimizer adam swaps in Adam, which keeps running averages of each weight's gradient and of
 its square, and moves each weight by about lr in the direction of its averaged gradient, however

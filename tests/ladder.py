@@ -1,4 +1,5 @@
 """What the tests know about the ladder: its steps, and how to hand each one the same numbers."""
+import functools
 import importlib
 from pathlib import Path
 
@@ -35,6 +36,7 @@ STEPS = {
     "two_layer_net_module": "nn",
 }
 TORCH_STEPS = [name for name, kind in STEPS.items() if kind != "numpy"]
+CORE_STEPS = ["two_layer_net_numpy", "two_layer_net_tensor", "two_layer_net_autograd"]
 
 # The derivative each step's ReLU uses at exactly h == 0 (mathematically undefined there).
 RELU_GRAD_AT_ZERO = {
@@ -71,11 +73,35 @@ def inputs_for(name, x, y, w1, w2, device="cpu"):
 
 
 def default_data(name, seed, dtype="float32"):
-    """The step's own starting data for `seed`, on the CPU."""
+    """The step's own starting data for `seed`, on the CPU (dynamic_net: with w_middle)."""
     step = load(name)
     if name == "two_layer_net_numpy":
         return step.make_data(seed, np.dtype(dtype))
     return step.make_data(seed, getattr(torch, dtype), "cpu")
+
+
+@functools.cache
+def default_losses(name, seed, dtype="float32", **options):
+    """The 500 losses of a step's own start for `seed`, with train()'s defaults unless
+    `options` say otherwise (cached: several tests read the same runs)."""
+    if name == "dynamic_net":
+        options = {"seed": seed, **options}
+    return tuple(load(name).train(*default_data(name, seed, dtype), print_every=0, **options))
+
+
+def central_differences(loss, w, eps=1e-6):
+    """d loss() / d w by central differences: loss() must read w, which is nudged in place
+    (and restored). The error is O(eps**2), plus rounding of about 1e-16 * loss / eps."""
+    numeric = np.zeros_like(w)
+    for i in np.ndindex(w.shape):
+        saved = w[i]
+        w[i] = saved + eps
+        plus = loss()
+        w[i] = saved - eps
+        minus = loss()
+        w[i] = saved
+        numeric[i] = (plus - minus) / (2 * eps)
+    return numeric
 
 
 def as_tensor(value):

@@ -152,7 +152,7 @@ def test_torch_steps_print_the_same_losses(capsys):
     same text where they run the same operations (steps 2 to 4), the same up to float32
     rounding where torch.nn computes them (steps 5 to 7; float64 agreement is in
     test_training)."""
-    printed = {name: run_main(name, ["--steps", "100", "--device", "cpu"], capsys)[1]
+    printed = {name: run_main(name, ["--steps", "50", "--device", "cpu"], capsys)[1]
                for name in TORCH_STEPS}
     assert len({printed[name] for name in TORCH_STEPS[:3]}) == 1
     reference = [loss for _, loss in step_losses(printed[TORCH_STEPS[0]])]

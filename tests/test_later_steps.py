@@ -1,13 +1,14 @@
-"""What steps 4 to 8 add: a custom Function, nn's own initialisation, Adam, and a dynamic net.
+"""What steps 4 to 8 add: a custom Function, Adam, and a dynamic net.
 
-(Steps 4 to 7 also join the cross-step gradient and training tests, parametrised over STEPS.)
+(Steps 4 to 7 also join the cross-step gradient and training tests, parametrised over STEPS;
+the claim about nn.Linear's own initialisation is checked in test_readme, with its sentence.)
 """
 import statistics
 
 import numpy as np
 import pytest
 import torch
-from ladder import as_tensor, default_data, load, random_problem
+from ladder import as_tensor, central_differences, default_losses, load, random_problem
 
 
 def test_custom_relu_passes_gradcheck():
@@ -25,32 +26,11 @@ def test_custom_relu_lets_the_gradient_through_at_zero():
     torch.testing.assert_close(h.grad, torch.tensor([0.0, 7.0, 11.0], dtype=torch.float64))
 
 
-def nn_linear_start(seed):
-    """Step 5's model as nn.Linear would initialise it, on the step's own data."""
-    torch.manual_seed(seed)
-    x, y, _, _ = default_data("two_layer_net_nn", seed)
-    model = torch.nn.Sequential(torch.nn.Linear(1000, 100, bias=False), torch.nn.ReLU(),
-                                torch.nn.Linear(100, 10, bias=False))
-    return x, y, model[0].weight.detach().T.clone(), model[2].weight.detach().T.clone()
-
-
-def test_nn_linear_initialisation_wants_a_larger_learning_rate():
-    """Step 5's docstring: with nn.Linear's own initialisation the loss starts in the hundreds;
-    1e-6 barely moves it, 1e-4 trains it well."""
-    nn_step = load("two_layer_net_nn")
-    slow = nn_step.train(*nn_linear_start(0), learning_rate=1e-6, print_every=0)
-    fast = nn_step.train(*nn_linear_start(0), learning_rate=1e-4, print_every=0)
-    assert 100 <= slow[0] < 1000
-    assert slow[-1] > slow[0] / 2, f"1e-6: {slow[0]:.3g} -> {slow[-1]:.3g}"
-    assert fast[-1] < fast[0] / 1e6, f"1e-4: {fast[0]:.3g} -> {fast[-1]:.3g}"
-
-
 @pytest.mark.parametrize("seed", [0, 1])
 def test_adam_with_its_default_rate_makes_the_loss_fall_a_thousandfold(seed):
-    optim_step = load("two_layer_net_optim")
-    losses = optim_step.train(*default_data("two_layer_net_optim", seed), print_every=0,
-                              learning_rate=optim_step.OPTIMIZERS["adam"][1],
-                              optimizer_name="adam")
+    adam_rate = load("two_layer_net_optim").OPTIMIZERS["adam"][1]
+    losses = default_losses("two_layer_net_optim", seed, optimizer_name="adam",
+                            learning_rate=adam_rate)
     assert losses[-1] < losses[0] / 1e3, f"{losses[0]:.3g} -> {losses[-1]:.3g}"
 
 
@@ -90,17 +70,8 @@ def test_dynamic_gradients_match_finite_differences(depth):
     assert loss == pytest.approx(independent_dynamic_loss(*arrays, depth), rel=1e-12)
     x, y, *weights = arrays
 
-    eps = 1e-6
     for w, grad in zip(weights, grads):
-        numeric = np.zeros_like(w)
-        for i in np.ndindex(w.shape):
-            saved = w[i]
-            w[i] = saved + eps
-            plus = independent_dynamic_loss(x, y, *weights, depth)
-            w[i] = saved - eps
-            minus = independent_dynamic_loss(x, y, *weights, depth)
-            w[i] = saved
-            numeric[i] = (plus - minus) / (2 * eps)
+        numeric = central_differences(lambda: independent_dynamic_loss(x, y, *weights, depth), w)
         np.testing.assert_allclose(as_tensor(grad).numpy(), numeric, rtol=1e-6, atol=1e-6)
     if depth == 0:                                       # an unused layer gets a zero gradient
         assert not as_tensor(grads[2]).any()
@@ -137,9 +108,7 @@ def test_dynamic_net_reruns_the_same_and_seeds_differ():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_dynamic_loss_falls(seed):
     """The depth changes every step, so single losses jump; compare the last 50 with the start."""
-    dynamic = load("dynamic_net")
-    losses = dynamic.train(*dynamic.make_data(seed, torch.float32, "cpu"), print_every=0,
-                           seed=seed)
+    losses = default_losses("dynamic_net", seed)
     last = losses[-50:]
     assert statistics.median(last) < losses[0] / 50, f"{losses[0]:.3g} -> median {last}"
     assert max(last) < losses[0] / 10, f"{losses[0]:.3g} -> {last}"

@@ -98,7 +98,7 @@ def png_size(data):
 def test_plot_is_a_valid_non_empty_png(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     path = tmp_path / "losses.png"
-    status, _, err = run_main(plot_losses, ["--steps", "40", "--output", str(path)], capsys)
+    status, _, err = run_main(plot_losses, ["--steps", "10", "--output", str(path)], capsys)
     assert status == 0, err
     data = path.read_bytes()
     width, height = png_size(data)

@@ -1,0 +1,292 @@
+"""The tutorial cannot drift from the code: README.md and README.zh-CN.md are checked here.
+
+- every code line they quote is in the script they attribute it to (`<!-- from x.py -->`);
+- every command they show in a sh block runs and exits 0 (with less work where that is slow);
+- every number they state about a run holds (CLAIMS, each tied to its sentence in both);
+- they have the same sections, code and commands, and their step tables list the scripts.
+"""
+import contextlib
+import io
+import math
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+
+import pytest
+import torch
+from ladder import ROOT, SCRIPTS, STEPS, default_data, default_losses, load
+
+READMES = ["README.md", "README.zh-CN.md"]
+TOOLS = ["benchmark", "check_gradients", "plot_losses"]
+BLOCK = re.compile(r"(?:<!-- from (\S+) -->\n)?```(\w*)\n(.*?)```", re.S)
+
+
+def text(readme):
+    return (ROOT / readme).read_text(encoding="utf-8")
+
+
+def blocks(readme):
+    """(attributed script or None, language, lines) of every fenced code block."""
+    return [(source, lang, body.splitlines()) for source, lang, body in BLOCK.findall(text(readme))]
+
+
+def headings(readme):
+    return re.findall(r"^(#+) ", text(readme), re.M)
+
+
+def commands(readme):
+    return [line for _, lang, lines in blocks(readme) if lang == "sh" for line in lines if line]
+
+
+def quick_start(readme):
+    """The first sh block after the Quick start heading: the commands that .ci/run runs."""
+    section = re.split(r"^## ", text(readme), flags=re.M)[2]
+    return BLOCK.search(section)[3].splitlines()
+
+
+# --- quoted code --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("readme", READMES)
+def test_every_python_block_names_its_script(readme):
+    for source, lang, lines in blocks(readme):
+        if lang == "python":
+            assert source, f"a python block without <!-- from script.py --> above it: {lines}"
+
+
+@pytest.mark.parametrize("readme", READMES)
+def test_quoted_code_lines_are_in_their_script(readme):
+    checked = 0
+    for source, _, lines in blocks(readme):
+        if not source:
+            continue
+        script_lines = [line.strip() for line in (ROOT / source).read_text().splitlines()]
+        for line in filter(str.strip, lines):
+            assert any(line.strip() in s for s in script_lines), f"{source}: {line.strip()!r}"
+            checked += 1
+    assert checked > 40
+
+
+# --- commands -----------------------------------------------------------------------------
+
+# Extra arguments that keep each tool's run short; argparse keeps the last value given.
+SHORTER = {"plot_losses": ["--steps", "5"], "benchmark": ["--sizes", "default", "--rounds", "1",
+                                                          "--no-memory", "--devices", "cpu"]}
+
+
+def shown_commands():
+    """Every command line of both READMEs, except the Quick start's (.ci/run runs those)."""
+    ci_runs = set(quick_start("README.md"))
+    ci_runs |= {part.strip() for line in ci_runs for part in line.split("&&")}
+    found = {command for readme in READMES for command in commands(readme)}
+    return sorted(found - ci_runs)
+
+
+@pytest.mark.parametrize("command", shown_commands())
+def test_command_runs_and_exits_0(command, tmp_path, capsys):
+    words = shlex.split(command)
+    if words[:2] == ["ruff", "check"]:         # ruff's own folder may not be on PATH here
+        result = subprocess.run([sys.executable, "-m", *words], cwd=ROOT, capture_output=True,
+                                text=True, timeout=120)
+        assert result.returncode == 0, result.stdout
+        return
+    assert words[0] == "python" and words[1].endswith(".py"), f"no rule to run {command!r}"
+    name = words[1][:-3]
+    argv = words[2:]
+    if name in SCRIPTS:
+        argv += ["--steps", "3"]
+    elif name == "plot_losses":
+        argv += SHORTER[name] + ["--output", str(tmp_path / "losses.png")]
+    else:
+        argv += SHORTER.get(name, [])
+    with contextlib.redirect_stdout(io.StringIO()):
+        status = load(name).main(argv)
+    assert status == 0, capsys.readouterr().err
+
+
+def test_quick_start_is_what_ci_runs():
+    """.ci/run runs README.md's Quick start block line by line; both READMEs show the same."""
+    lines = quick_start("README.md")
+    assert lines == quick_start("README.zh-CN.md")
+    assert lines[0].startswith("python -m venv ")
+    assert [line.split(" && ")[0] for line in lines[1:]] == [
+        "pip install -r requirements.txt", "pip install -r requirements-dev.txt"]
+    assert lines[2].endswith("&& python -m pytest")
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "## Quick start" in ci and "ruff check ." in ci
+
+
+# --- numbers stated about runs ------------------------------------------------------------
+
+def check_start_near_3e7():
+    for name in STEPS:
+        dtype = "float64" if name == "two_layer_net_numpy" else "float32"
+        loss, _, _ = load(name).loss_and_grads(*default_data(name, 0, dtype))
+        assert 2e7 <= loss < 5e7, (name, loss)
+
+
+def check_falls_a_millionfold():
+    for name in STEPS:
+        losses = default_losses(name, 0, "float64" if name == "two_layer_net_numpy" else "float32")
+        assert losses[-1] < losses[0] / 1e6, (name, losses[0], losses[-1])
+
+
+def check_float32_levels_off():
+    for name in STEPS:
+        final = default_losses(name, 0, "float32")[-1]
+        assert 1e-5 <= final <= 1e-4, (name, final)
+
+
+def check_float64_keeps_going():
+    for name in ["two_layer_net_numpy", "two_layer_net_autograd"]:
+        final = default_losses(name, 0, "float64")[-1]
+        assert 1e-7 <= final <= 1e-6, (name, final)
+
+
+def check_adam():
+    adam_rate = load("two_layer_net_optim").OPTIMIZERS["adam"][1]
+    losses = default_losses("two_layer_net_optim", 0, optimizer_name="adam",
+                            learning_rate=adam_rate)
+    assert 0.1 <= losses[-1] <= 1 and losses[-1] < losses[0] / 1e6, losses[-1]
+
+
+def check_dynamic():
+    losses = default_losses("dynamic_net", 0)
+    assert 1e3 <= losses[0] < 1e4
+    assert statistics.median(losses[-50:]) < losses[0] / 100
+
+
+def check_dynamic_needs_scaled_weights():
+    """Standard-normal weights: each reuse multiplies the size by about 7, and SGD diverges."""
+    generator = torch.Generator().manual_seed(0)
+    h_relu = torch.randn(64, 100, generator=generator).clamp(min=0)
+    growth = [(torch.relu(h_relu @ torch.randn(100, 100, generator=generator)).norm()
+               / h_relu.norm()).item() for _ in range(20)]
+    assert 6 < statistics.median(growth) < 8, growth
+    dynamic = load("dynamic_net")
+    x, y, w1, w2, w_middle = [torch.randn(*shape, generator=generator) for shape in
+                              [(64, 1000), (64, 10), (1000, 100), (100, 10), (100, 100)]]
+    for learning_rate in [1e-4, 1e-6]:
+        with pytest.raises(FloatingPointError):
+            dynamic.train(x, y, w1.clone(), w2.clone(), w_middle.clone(),
+                          learning_rate=learning_rate, print_every=0)
+
+
+def check_defaults():
+    for name in SCRIPTS:
+        defaults = load(name).build_parser().parse_args([])
+        assert (defaults.steps, defaults.seed, defaults.print_every) == (500, 0, 1)
+        lr = defaults.lr if defaults.lr is not None else load(name).OPTIMIZERS["sgd"][1]
+        assert lr == (1e-4 if name == "dynamic_net" else 1e-6)
+
+
+def check_sizes():
+    numpy_step = load("two_layer_net_numpy")
+    n, d_in, h, d_out = numpy_step.N, numpy_step.D_in, numpy_step.H, numpy_step.D_out
+    assert d_in * h + h * d_out == 101_000
+    assert n * d_out == 640
+    assert 25e6 < load("benchmark").flops_per_step((n, d_in, h, d_out)) < 27e6
+
+
+def check_in_place_on_a_leaf_is_refused():
+    w1 = torch.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used "
+                                           "in an in-place operation"):
+        w1 -= 1
+
+
+def nn_linear_start(seed):
+    """Step 5's model as nn.Linear would initialise it, on the step's own data."""
+    torch.manual_seed(seed)
+    x, y, _, _ = default_data("two_layer_net_nn", seed)
+    model = torch.nn.Sequential(torch.nn.Linear(1000, 100, bias=False), torch.nn.ReLU(),
+                                torch.nn.Linear(100, 10, bias=False))
+    return x, y, model[0].weight.detach().T.clone(), model[2].weight.detach().T.clone()
+
+
+def check_nn_linear_start():
+    """Step 5's docstring and the FAQ: with nn.Linear's own initialisation the loss starts in
+    the hundreds; 1e-6 barely moves it, 1e-4 trains it as well as 1e-6 trains ours."""
+    nn_step = load("two_layer_net_nn")
+    slow = nn_step.train(*nn_linear_start(0), learning_rate=1e-6, print_every=0)
+    fast = nn_step.train(*nn_linear_start(0), learning_rate=1e-4, print_every=0)
+    assert 100 <= slow[0] < 1000
+    assert slow[-1] > slow[0] / 2, f"1e-6: {slow[0]:.3g} -> {slow[-1]:.3g}"
+    assert fast[-1] < fast[0] / 1e6, f"1e-4: {fast[0]:.3g} -> {fast[-1]:.3g}"
+
+
+# (sentence in README.md, sentence in README.zh-CN.md, the check of what it says)
+CLAIMS = [
+    ("the loss starts near 3e7", "损失从 3e7 左右开始", check_start_near_3e7),
+    ("falls by more than\na factor of a million in 500 steps", "500 步内下降超过一百万倍",
+     check_falls_a_millionfold),
+    ("it levels off between 1e-5\nand 1e-4", "停在 1e-5 到 1e-4 之间", check_float32_levels_off),
+    ("to between 1e-7 and 1e-6", "降到 1e-7 到 1e-6 之间", check_float64_keeps_going),
+    ("loss ends between 0.1 and 1 after 500 steps, still more than a million times below its "
+     "start", "500 步后损失在 0.1 到 1 之间，仍比起点低一百万倍以上", check_adam),
+    ("its loss starts in the thousands", "损失从几千开始", check_dynamic),
+    ("falls more than a hundredfold", "下降超过一百倍", check_dynamic),
+    ("would multiply the size of its input by about 7", "把输入放大约 7 倍",
+     check_dynamic_needs_scaled_weights),
+    ("`--steps` (default 500), `--lr` (default 1e-6; 1e-4 in step 8), `--seed`\n(default 0), "
+     "`--print-every` (default 1", "`--steps`（默认 500）、`--lr`（默认 1e-6；第 8 步为 1e-4）、"
+     "`--seed`（默认 0）、`--print-every`（默认 1", check_defaults),
+    ("its 101,000 weights", "101,000 个权重", check_sizes),
+    ("N·D_out = 640", "N·D_out = 640", check_sizes),
+    ("about 26 million floating-point operations", "约 2600 万次浮点运算", check_sizes),
+    ("RuntimeError: a leaf Variable that requires grad is being used in an in-place operation.",
+     "RuntimeError: a leaf Variable that requires grad is being used in an in-place operation.",
+     check_in_place_on_a_leaf_is_refused),
+    ("the loss begins in the hundreds and 1e-6 barely moves it, while 1e-4 trains it",
+     "损失从几百开始，1e-6 几乎推不动它，而 1e-4 能把它训练好", check_nn_linear_start),
+]
+
+
+def squash(value):
+    return " ".join(value.split())
+
+
+@pytest.mark.parametrize("english, chinese, check", CLAIMS, ids=[c[0][:40] for c in CLAIMS])
+def test_stated_numbers_hold(english, chinese, check):
+    assert squash(english) in squash(text("README.md")), english
+    assert squash(chinese) in squash(text("README.zh-CN.md")), chinese
+    check()
+
+
+# --- the two READMEs, and what they list --------------------------------------------------
+
+def test_both_readmes_have_the_same_sections_code_and_commands():
+    english, chinese = READMES
+    assert headings(english) == headings(chinese)
+    assert blocks(english) == blocks(chinese)
+    assert "README.zh-CN.md" in "".join(text(english).splitlines()[:4])
+    assert "README.md" in "".join(text(chinese).splitlines()[:4])
+
+
+@pytest.mark.parametrize("readme", READMES)
+def test_step_table_lists_exactly_the_step_scripts(readme):
+    rows = re.findall(r"^\| (\d+) \| \[`(\w+)\.py`\]\((\w+)\.py\)", text(readme), re.M)
+    assert [int(number) for number, _, _ in rows] == list(range(1, len(rows) + 1))
+    assert [name for _, name, _ in rows] == SCRIPTS
+    assert all(name == target for _, name, target in rows)
+    on_disk = sorted(p.stem for p in ROOT.glob("*.py") if p.stem not in TOOLS)
+    assert sorted(SCRIPTS) == on_disk
+
+
+@pytest.mark.parametrize("readme", READMES)
+def test_local_links_and_pictures_exist(readme):
+    targets = re.findall(r"\]\(([^)#]+)\)", text(readme))
+    local = [t for t in targets if not re.match(r"\w+://", t)]
+    assert "docs/losses.png" in local
+    for target in local:
+        assert (ROOT / target).exists(), target
+
+
+@pytest.mark.parametrize("readme", READMES)
+def test_benchmark_table_is_filled_in(readme):
+    rows = [line for line in text(readme).splitlines() if line.startswith("| two_layer_net")]
+    assert len(rows) >= 7
+    for row in rows:
+        cells = [cell.strip() for cell in row.split("|")[1:-1]]
+        assert math.isfinite(float(cells[3])) and float(cells[5]) > 0
