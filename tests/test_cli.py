@@ -237,3 +237,20 @@ def test_ctrl_c_stops_with_status_130(name, tmp_path):
     assert process.returncode == 130
     assert err.splitlines()[-1] == f"{name}.py: interrupted"
     assert "Traceback" not in err
+
+
+def test_a_closed_pipe_ends_the_run_quietly(tmp_path):
+    """`python two_layer_net_numpy.py | head -1`: once the reader has gone, stop without a
+    BrokenPipeError traceback."""
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "two_layer_net_numpy.py"), "--steps", "100000000"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert STEP_LOSS_LINE.match(process.stdout.readline())
+        process.stdout.close()                      # what `head -1` does after one line
+        err = process.stderr.read()
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 1
+    assert err == ""
