@@ -41,7 +41,7 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # the step scripts
+from two_layer_net_tensor import available_devices, whole_number
 
 # How each step takes its weights: numpy arrays, plain tensors, or leaves that require grad.
 STEPS = {
@@ -63,12 +63,6 @@ SIZES = {
 DEFAULT_SIZES = {"cpu": ["default", "1024", "2048"], "cuda": list(SIZES), "mps": list(SIZES)}
 TINY_LEARNING_RATE = 1e-12
 BLOCK_SECONDS = 0.02
-
-
-def available_devices():
-    found = [name for name, ok in [("cuda", torch.cuda.is_available()),
-                                   ("mps", torch.backends.mps.is_available())] if ok]
-    return ["cpu"] + found
 
 
 def synchronize(device):
@@ -273,16 +267,6 @@ def device_list(text):
     return names
 
 
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=device_list, default=available_devices(),
@@ -290,7 +274,7 @@ def build_parser():
     parser.add_argument("--sizes", type=size_list,
                         help=f"comma-separated, from {', '.join(SIZES)} (default: up to 2048 "
                              "on the CPU, up to 4096 on a GPU)")
-    parser.add_argument("--rounds", type=positive_int, default=9,
+    parser.add_argument("--rounds", type=whole_number(1), default=9,
                         help="timed rounds; the table shows medians (default: %(default)s)")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the memory measurement (one fresh process per row)")

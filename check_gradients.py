@@ -25,6 +25,8 @@ import traceback
 import numpy as np
 import torch
 
+from two_layer_net_numpy import whole_number
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 MANUAL_STEPS = [os.path.join(HERE, "two_layer_net_numpy.py"),
                 os.path.join(HERE, "two_layer_net_tensor.py")]
@@ -194,7 +196,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scripts", nargs="*", default=MANUAL_STEPS,
                         help="scripts with a hand-written backward() (default: steps 1 and 2)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the batch (default: 0)")
+    parser.add_argument("--seed", type=whole_number(0, 2**32 - 1), default=0,
+                        help="seed of the batch (default: %(default)s)")
     args = parser.parse_args(argv)
     for path in args.scripts:
         if not os.path.isfile(path):

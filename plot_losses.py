@@ -20,8 +20,9 @@ import math
 import os
 import sys
 
+from two_layer_net_numpy import whole_number
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)                            # the step scripts
 
 # Every step of the ladder, in order, with its label and line style. The overlapping lines of
 # steps 2 to 7 are drawn widest first, so that each stays visible under the ones drawn after
@@ -70,21 +71,9 @@ def draw(losses, seed, path, pyplot):
     pyplot.close(figure)
 
 
-def whole_number(lowest):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < lowest:
-            raise argparse.ArgumentTypeError(f"must be at least {lowest}, got {value}")
-        return value
-    return parse
-
-
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=whole_number(0), default=0,
+    parser.add_argument("--seed", type=whole_number(0, 2**32 - 1), default=0,
                         help="seed for every step (default: %(default)s)")
     parser.add_argument("--steps", type=whole_number(1), default=500,
                         help="training steps of each run (default: %(default)s)")
