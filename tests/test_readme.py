@@ -196,6 +196,16 @@ def check_in_place_on_a_leaf_is_refused():
         w1 -= 1
 
 
+def check_zero_grad_sets_none():
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for zero_grad in (model.zero_grad, optimizer.zero_grad):
+        model(torch.ones(1, 3)).sum().backward()
+        assert model.weight.grad is not None
+        zero_grad()
+        assert model.weight.grad is None and model.bias.grad is None
+
+
 def nn_linear_start(seed):
     """Step 5's model as nn.Linear would initialise it, on the step's own data."""
     torch.manual_seed(seed)
@@ -238,6 +248,9 @@ CLAIMS = [
     ("RuntimeError: a leaf Variable that requires grad is being used in an in-place operation.",
      "RuntimeError: a leaf Variable that requires grad is being used in an in-place operation.",
      check_in_place_on_a_leaf_is_refused),
+    ("`model.zero_grad()` and `optimizer.zero_grad()` in\nsteps 5 to 8 set them to `None`",
+     "`model.zero_grad()` 和 `optimizer.zero_grad()` 则把它设为 `None`",
+     check_zero_grad_sets_none),
     ("the loss begins in the hundreds and 1e-6 barely moves it, while 1e-4 trains it",
      "损失从几百开始，1e-6 几乎推不动它，而 1e-4 能把它训练好", check_nn_linear_start),
 ]
