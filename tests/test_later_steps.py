@@ -112,3 +112,14 @@ def test_dynamic_loss_falls(seed):
     last = losses[-50:]
     assert statistics.median(last) < losses[0] / 50, f"{losses[0]:.3g} -> median {last}"
     assert max(last) < losses[0] / 10, f"{losses[0]:.3g} -> {last}"
+
+
+def test_dynamic_relu_gives_zero_gradient_at_exactly_zero():
+    """dynamic_net uses torch.relu, which (like nn.ReLU) gives gradient 0 at h == 0."""
+    x, y, w1, w2, w_middle = map(torch.tensor, dynamic_problem(3))
+    w1[:, 1] = 0.0                                   # hidden unit 1: h[:, 1] == 0 exactly
+    _, grad_w1, _, _ = load("dynamic_net").loss_and_grads(x, y, w1, w2, w_middle, 0)
+    # What letting the gradient through would give (depth 0: the two-layer net), derived here.
+    grad_h_relu = 2.0 * ((x @ w1).clamp(min=0) @ w2 - y) @ w2.T
+    assert (x.T @ grad_h_relu[:, 1]).abs().max() > 1e-3    # so the two choices differ visibly
+    assert not grad_w1[:, 1].any()
