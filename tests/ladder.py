@@ -37,6 +37,8 @@ STEPS = {
 }
 TORCH_STEPS = [name for name, kind in STEPS.items() if kind != "numpy"]
 CORE_STEPS = ["two_layer_net_numpy", "two_layer_net_tensor", "two_layer_net_autograd"]
+# The independent oracle the other steps are compared with: autograd, in float64.
+REFERENCE = "two_layer_net_autograd"
 
 # The derivative each step's ReLU uses at exactly h == 0 (mathematically undefined there).
 RELU_GRAD_AT_ZERO = {
@@ -52,6 +54,16 @@ RELU_GRAD_AT_ZERO = {
 
 def load(name):
     return importlib.import_module(name)
+
+
+def run_main(name, argv, capsys):
+    """main(argv) of a script or tool: its exit status, standard output and standard error."""
+    try:
+        status = load(name).main(argv)
+    except SystemExit as exit_:           # argparse exits on --help and on bad input
+        status = exit_.code
+    out, err = capsys.readouterr()
+    return status, out, err
 
 
 def random_problem(seed, n, d_in, h, d_out):

@@ -13,19 +13,9 @@ import sys
 import warnings
 
 import pytest
-from ladder import ROOT, SCRIPTS, STEPS, TORCH_SCRIPTS, TORCH_STEPS, load
+from ladder import ROOT, SCRIPTS, STEPS, TORCH_SCRIPTS, TORCH_STEPS, load, run_main
 
 STEP_LOSS_LINE = re.compile(r"^(\d+) (\S+)$")
-
-
-def run_main(name, argv, capsys):
-    """main(argv) of a step: its exit status, standard output and standard error."""
-    try:
-        status = load(name).main(argv)
-    except SystemExit as exit_:           # argparse exits on --help and on bad input
-        status = exit_.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def step_losses(out):

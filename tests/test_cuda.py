@@ -1,7 +1,7 @@
 """On CUDA the torch steps compute what they compute on the CPU. Skipped where there is no CUDA."""
 import pytest
 import torch
-from ladder import inputs_for, load, random_problem
+from ladder import REFERENCE, inputs_for, load, random_problem
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
                                 reason="CUDA is not available on this machine")
@@ -37,8 +37,7 @@ def test_float32_gradients_match_the_cpu(torch_step_name, highest_precision):
 
 def test_float64_training_on_cuda_matches_the_cpu(torch_step_name):
     problem = random_problem(5, 64, 1000, 100, 10)
-    reference = "two_layer_net_autograd"
-    cpu_losses = load(reference).train(*inputs_for(reference, *problem), print_every=0)
+    cpu_losses = load(REFERENCE).train(*inputs_for(REFERENCE, *problem), print_every=0)
     args = inputs_for(torch_step_name, *problem, device="cuda")
     cuda_losses = load(torch_step_name).train(*args, print_every=0)
     assert args[2].device.type == "cuda"

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from ladder import (
+    REFERENCE,
     RELU_GRAD_AT_ZERO,
     STEPS,
     as_tensor,
@@ -17,7 +18,6 @@ from ladder import (
 )
 
 SHAPES = {"real": (64, 1000, 100, 10), "small": (4, 5, 3, 2)}
-REFERENCE = "two_layer_net_autograd"
 
 
 @pytest.mark.parametrize("shape", list(SHAPES), ids=list(SHAPES))

@@ -5,8 +5,6 @@
 - every number they state about a run holds (CLAIMS, each tied to its sentence in both);
 - they have the same sections, code and commands, and their step tables list the scripts.
 """
-import contextlib
-import io
 import math
 import re
 import shlex
@@ -16,7 +14,7 @@ import sys
 
 import pytest
 import torch
-from ladder import ROOT, SCRIPTS, STEPS, default_data, default_losses, load
+from ladder import ROOT, SCRIPTS, STEPS, default_data, default_losses, load, run_main
 
 READMES = ["README.md", "README.zh-CN.md"]
 TOOLS = ["benchmark", "check_gradients", "plot_losses"]
@@ -100,9 +98,8 @@ def test_command_runs_and_exits_0(command, tmp_path, capsys):
         argv += SHORTER[name] + ["--output", str(tmp_path / "losses.png")]
     else:
         argv += SHORTER.get(name, [])
-    with contextlib.redirect_stdout(io.StringIO()):
-        status = load(name).main(argv)
-    assert status == 0, capsys.readouterr().err
+    status, _, err = run_main(name, argv, capsys)
+    assert status == 0, err
 
 
 def test_quick_start_is_what_ci_runs():

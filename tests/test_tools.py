@@ -5,26 +5,16 @@ import subprocess
 import sys
 
 import pytest
-from ladder import ROOT, load
+from ladder import ROOT, load, run_main
 
 check_gradients = load("check_gradients")
 benchmark = load("benchmark")
-plot_losses = load("plot_losses")
-
-
-def run_main(module, argv, capsys):
-    try:
-        status = module.main(argv)
-    except SystemExit as exit_:
-        status = exit_.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 # --- check_gradients.py -----------------------------------------------------------------------
 
 def test_the_manual_steps_pass_the_gradient_check(capsys):
-    status, out, _ = run_main(check_gradients, [], capsys)
+    status, out, _ = run_main("check_gradients", [], capsys)
     assert status == 0, out
     assert out.count("all gradients match") == 2
     assert "WRONG" not in out
@@ -53,7 +43,7 @@ def test_a_planted_bug_is_caught_and_its_line_named(name, line, broken, culprit,
     path = tmp_path / f"{name}.py"
     path.write_text(source.replace(line, broken))
 
-    status, out, _ = run_main(check_gradients, [str(path)], capsys)
+    status, out, _ = run_main("check_gradients", [str(path)], capsys)
     assert status == 1, out
     assert f"first wrong gradient: {culprit};" in out
     named = out.split("look at", 1)[1]
@@ -74,14 +64,14 @@ def test_a_wrong_transpose_is_reported_at_its_line(line, broken, tmp_path, capsy
     path = tmp_path / "mine.py"
     path.write_text(source.replace(line, broken))
     lineno = source[:source.index(line)].count("\n") + 1
-    status, out, err = run_main(check_gradients, [str(path)], capsys)
+    status, out, err = run_main("check_gradients", [str(path)], capsys)
     assert status == 1
     assert re.search(rf"backward\(\) raised \w+ at line {lineno}: {re.escape(broken)}", out), out
     assert "Traceback" not in out + err
 
 
 def test_gradient_checker_rejects_a_missing_file(tmp_path, capsys):
-    status, out, err = run_main(check_gradients, [str(tmp_path / "nope.py")], capsys)
+    status, out, err = run_main("check_gradients", [str(tmp_path / "nope.py")], capsys)
     assert status == 2
     assert err.splitlines()[-1].endswith(f"error: no such file: {tmp_path / 'nope.py'}")
 
@@ -98,7 +88,7 @@ def png_size(data):
 def test_plot_is_a_valid_non_empty_png(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     path = tmp_path / "losses.png"
-    status, _, err = run_main(plot_losses, ["--steps", "10", "--output", str(path)], capsys)
+    status, _, err = run_main("plot_losses", ["--steps", "10", "--output", str(path)], capsys)
     assert status == 0, err
     data = path.read_bytes()
     width, height = png_size(data)
@@ -121,7 +111,7 @@ def test_plot_without_matplotlib_says_how_to_install_it(tmp_path):
 
 def test_plot_rejects_a_missing_folder(tmp_path, capsys):
     missing = tmp_path / "no" / "losses.png"
-    status, _, err = run_main(plot_losses, ["--output", str(missing)], capsys)
+    status, _, err = run_main("plot_losses", ["--output", str(missing)], capsys)
     assert status == 2
     assert "does not exist" in err.splitlines()[-1]
 
@@ -145,7 +135,7 @@ def test_floor_products_have_the_shapes_of_a_training_step():
 
 
 def test_benchmark_prints_a_markdown_row_per_step(capsys):
-    status, out, _ = run_main(benchmark, ["--sizes", "default", "--rounds", "1",
+    status, out, _ = run_main("benchmark", ["--sizes", "default", "--rounds", "1",
                                           "--devices", "cpu", "--no-memory"], capsys)
     assert status == 0
     rows = [line for line in out.splitlines() if line.startswith("| ") and "cpu" in line]
@@ -162,7 +152,7 @@ def test_benchmark_prints_a_markdown_row_per_step(capsys):
     (["--devices", "tpu"], "'tpu' is not available here"),
 ])
 def test_benchmark_bad_input(argv, message, capsys):
-    status, out, err = run_main(benchmark, argv, capsys)
+    status, out, err = run_main("benchmark", argv, capsys)
     assert status == 2 and message in err and out == ""
 
 

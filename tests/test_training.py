@@ -6,6 +6,7 @@ import pytest
 import torch
 from ladder import (
     CORE_STEPS,
+    REFERENCE,
     STEPS,
     TORCH_STEPS,
     as_tensor,
@@ -15,8 +16,6 @@ from ladder import (
     load,
     random_problem,
 )
-
-REFERENCE = "two_layer_net_autograd"
 
 
 def float64_start():
