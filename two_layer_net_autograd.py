@@ -9,8 +9,8 @@ so every operation on them is recorded in a graph, and loss.backward() walks tha
 to fill w1.grad and w2.grad. The hand-written backward pass is gone, and the forward pass no
 longer has to keep h and h_relu for it. Two new rules come with it: the update runs inside
 torch.no_grad(), because it must not be recorded (and autograd refuses an in-place change to a
-leaf that requires grad otherwise), and the gradients are zeroed after the update, because
-backward() adds into .grad rather than overwriting it.
+leaf that requires grad otherwise), and the gradients are cleared (set to None) after the
+update, because backward() adds into .grad rather than overwriting it.
 
 Teaching simplifications, on purpose: random data (the net memorises noise), no biases,
 and a summed loss, which is why the learning rate is as small as 1e-6.
@@ -89,12 +89,13 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
         # Backprop to compute gradients of w1 and w2 with respect to loss
         loss.backward()              # fills w1.grad and w2.grad
 
-        # Update weights, unrecorded; then zero the gradients, which backward() adds into
+        # Update weights, unrecorded; then clear the gradients, which backward() adds into
+        # (setting them to None, rather than zeroing them, spares writing zeros and adding to them)
         with torch.no_grad():
             w1 -= learning_rate * w1.grad
             w2 -= learning_rate * w2.grad
-            w1.grad.zero_()
-            w2.grad.zero_()
+            w1.grad = None
+            w2.grad = None
     return losses
 
 

@@ -109,12 +109,13 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
         # Backprop to compute gradients of w1 and w2 with respect to loss
         loss.backward()              # fills w1.grad and w2.grad
 
-        # Update weights, unrecorded; then zero the gradients, which backward() adds into
+        # Update weights, unrecorded; then clear the gradients, which backward() adds into
+        # (setting them to None, rather than zeroing them, spares writing zeros and adding to them)
         with torch.no_grad():
             w1 -= learning_rate * w1.grad
             w2 -= learning_rate * w2.grad
-            w1.grad.zero_()
-            w2.grad.zero_()
+            w1.grad = None
+            w2.grad = None
     return losses
 
 

@@ -8,7 +8,10 @@ New since step 4 (two_layer_net_custom_function.py): torch.nn packages the piece
 is nn.Sequential(Linear, ReLU, Linear); it owns its weights as Parameters (tensors with
 requires_grad=True), and calling model(x) runs the forward pass. nn.MSELoss(reduction="sum")
 is the sum of squared errors. The update loops over model.parameters() under torch.no_grad(),
-then model.zero_grad() clears every gradient at once.
+then model.zero_grad() clears every gradient at once. The update is written
+param.sub_(param.grad, alpha=learning_rate): param -= learning_rate * param.grad, in place and
+without a temporary tensor for the product. On the CPU, step 6's SGD optimizer then prints
+exactly the same losses as this step.
 
 Two details to know:
 - nn.Linear stores its weight as (out_features, in_features) and computes x @ weight.T, so
@@ -99,10 +102,12 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
         # Backprop to compute gradients of w1 and w2 with respect to loss
         loss.backward()              # fills .grad of every parameter of the model
 
-        # Update weights, unrecorded; then clear the gradients, which backward() adds into
+        # Update weights, unrecorded: param.sub_(param.grad, alpha=learning_rate) is
+        # param -= learning_rate * param.grad without a temporary tensor for the product.
+        # Then clear the gradients, which backward() adds into
         with torch.no_grad():
             for param in model.parameters():
-                param -= learning_rate * param.grad
+                param.sub_(param.grad, alpha=learning_rate)
         model.zero_grad()
     return losses
 

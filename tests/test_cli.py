@@ -139,12 +139,13 @@ def test_same_seed_prints_the_same_losses(script_name, capsys):
 
 def test_torch_steps_print_the_same_losses(capsys):
     """For one seed the torch steps draw the same start and print the same losses: exactly the
-    same text where they run the same operations (steps 2 to 4), the same up to float32
-    rounding where torch.nn computes them (steps 5 to 7; float64 agreement is in
-    test_training)."""
+    same text where they run the same operations (steps 2 to 4 with tensor operators, steps 5
+    to 7 with torch.nn and an in-place update), the same up to float32 rounding between the two
+    groups (float64 agreement is in test_training)."""
     printed = {name: run_main(name, ["--steps", "50", "--device", "cpu"], capsys)[1]
                for name in TORCH_STEPS}
     assert len({printed[name] for name in TORCH_STEPS[:3]}) == 1
+    assert len({printed[name] for name in TORCH_STEPS[3:]}) == 1
     reference = [loss for _, loss in step_losses(printed[TORCH_STEPS[0]])]
     for name in TORCH_STEPS[3:]:
         losses = [loss for _, loss in step_losses(printed[name])]

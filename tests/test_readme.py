@@ -193,7 +193,11 @@ def check_in_place_on_a_leaf_is_refused():
         w1 -= 1
 
 
-def check_zero_grad_sets_none():
+def check_gradients_cleared_to_none():
+    for name in ("two_layer_net_autograd", "two_layer_net_custom_function"):
+        x, y, w1, w2 = default_data(name, 0)
+        load(name).train(x, y, w1, w2, steps=2, print_every=0)
+        assert w1.grad is None and w2.grad is None, name
     model = torch.nn.Linear(3, 2)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     for zero_grad in (model.zero_grad, optimizer.zero_grad):
@@ -201,6 +205,12 @@ def check_zero_grad_sets_none():
         assert model.weight.grad is not None
         zero_grad()
         assert model.weight.grad is None and model.bias.grad is None
+
+
+def check_sgd_matches_step_5():
+    by_hand = default_losses("two_layer_net_nn", 0)
+    by_sgd = default_losses("two_layer_net_optim", 0)
+    assert by_sgd == by_hand, "step 6's SGD losses differ from step 5's hand-written update"
 
 
 def nn_linear_start(seed):
@@ -245,9 +255,12 @@ CLAIMS = [
     ("RuntimeError: a leaf Variable that requires grad is being used in an in-place operation.",
      "RuntimeError: a leaf Variable that requires grad is being used in an in-place operation.",
      check_in_place_on_a_leaf_is_refused),
-    ("`model.zero_grad()` and `optimizer.zero_grad()` in\nsteps 5 to 8 set them to `None`",
-     "`model.zero_grad()` 和 `optimizer.zero_grad()` 则把它设为 `None`",
-     check_zero_grad_sets_none),
+    ("Steps 3 and 4 set them back to `None`\nright after the update, and `model.zero_grad()` and "
+     "`optimizer.zero_grad()` in steps 5 to 8 set\nthem to `None` too",
+     "第 3、4 步在更新之后马上把它们设回 `None`，第 5 到第 8 步里的 `model.zero_grad()` 和 "
+     "`optimizer.zero_grad()` 也把它们设为 `None`", check_gradients_cleared_to_none),
+    ("on\nthe CPU the two steps print exactly the same losses", "在 CPU 上两步打印出的损失完全相同",
+     check_sgd_matches_step_5),
     ("the loss begins in the hundreds and 1e-6 barely moves it, while 1e-4 trains it",
      "损失从几百开始，1e-6 几乎推不动它，而 1e-4 能把它训练好", check_nn_linear_start),
 ]
