@@ -1,11 +1,14 @@
 """Benchmark: what one training step of each step of the ladder costs, next to its floor.
 
 For steps 1 to 7 (dynamic_net does different work at every step, so it is left out) and each
-available device (cpu, cuda, mps), it times one training step at the default size and at
-larger ones, next to the floor: the same five matrix products of a step (x @ w1, h_relu @ w2,
-h_relu.T @ grad_y_pred, grad_y_pred @ w2.T, x.T @ grad_h), with the same shapes and library
-(numpy for step 1, torch for the rest), and nothing else. The ratio says what the rest of the
-loop costs: elementwise work, temporaries, Python and autograd bookkeeping.
+available device (cpu, cuda, mps), it times one training step at the default size, at larger
+ones and at a tiny one, next to the floor: the same five matrix products of a step
+(x @ w1, h_relu @ w2, h_relu.T @ grad_y_pred, grad_y_pred @ w2.T, x.T @ grad_h), with the same
+shapes and library (numpy for step 1, torch for the rest), and nothing else. The ratio says
+what the rest of the loop costs: elementwise work, temporaries, Python and autograd
+bookkeeping. At the "tiny" size (1, 1, 1, 1) the arithmetic is next to nothing, so a step's
+time there is its fixed cost: the bookkeeping that every step pays at any size, on top of the
+arithmetic.
 
 Method. Each step is timed through its own train() over k steps at a time (k chosen so that
 one block takes at least 20 ms), with a learning rate of 1e-12 so that long runs cannot
@@ -23,7 +26,7 @@ size, faster ones): OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmark.py
 
 Run:
     python benchmark.py                            # every step and device (a few minutes)
-    python benchmark.py --sizes default --rounds 5 --no-memory    # quick look
+    python benchmark.py --sizes tiny,default --rounds 5 --no-memory    # quick look
     python benchmark.py --devices cuda --sizes default,1024,2048,4096
 """
 import argparse
@@ -53,14 +56,17 @@ STEPS = {
     "two_layer_net_optim": "tensor",
     "two_layer_net_module": "tensor",
 }
-# N, D_in, H, D_out
+# N, D_in, H, D_out. At "tiny" the arithmetic costs next to nothing: a step's time there is its
+# fixed cost (Python, operator dispatch, autograd's bookkeeping).
 SIZES = {
+    "tiny": (1, 1, 1, 1),
     "default": (64, 1000, 100, 10),
     "1024": (1024, 1024, 1024, 10),
     "2048": (2048, 2048, 2048, 10),
     "4096": (4096, 4096, 4096, 10),
 }
-DEFAULT_SIZES = {"cpu": ["default", "1024", "2048"], "cuda": list(SIZES), "mps": list(SIZES)}
+DEFAULT_SIZES = {"cpu": ["tiny", "default", "1024", "2048"], "cuda": list(SIZES),
+                 "mps": list(SIZES)}
 TINY_LEARNING_RATE = 1e-12
 BLOCK_SECONDS = 0.02
 
