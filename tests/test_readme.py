@@ -313,3 +313,22 @@ def test_benchmark_table_is_filled_in(readme):
     for row in rows:
         cells = [cell.strip() for cell in row.split("|")[1:-1]]
         assert math.isfinite(float(cells[3])) and float(cells[5]) > 0
+
+
+@pytest.mark.parametrize("readme", READMES)
+def test_benchmark_summary_quotes_its_table(readme):
+    """The paragraph under the benchmark table quotes times and ratios from it; when the table
+    is measured again, the paragraph must follow."""
+    lines = text(readme).splitlines()
+    rows = [i for i, line in enumerate(lines) if line.startswith(("| two_layer_net", "| floor"))]
+    table = {cell.strip() for i in rows for cell in lines[i].split("|")}
+    paragraph = []
+    for line in lines[rows[-1] + 1:]:
+        if line.strip():
+            paragraph.append(line)
+        elif paragraph:
+            break
+    quoted = re.findall(r"\d+\.\d{2,3}", " ".join(paragraph))   # 1.5 (the target) is not a cell
+    assert len(quoted) >= 4, paragraph
+    missing = [number for number in quoted if number not in table]
+    assert not missing, f"quoted under the table but not in it: {missing}"
