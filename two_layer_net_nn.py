@@ -7,11 +7,10 @@ trains w1 and w2.
 New since step 4 (two_layer_net_custom_function.py): torch.nn packages the pieces. The model
 is nn.Sequential(Linear, ReLU, Linear); it owns its weights as Parameters (tensors with
 requires_grad=True), and calling model(x) runs the forward pass. nn.MSELoss(reduction="sum")
-is the sum of squared errors. The update loops over model.parameters() under torch.no_grad(),
-then model.zero_grad() clears every gradient at once. The update is written
-param.sub_(param.grad, alpha=learning_rate): param -= learning_rate * param.grad, in place and
-without a temporary tensor for the product. On the CPU, step 6's SGD optimizer then prints
-exactly the same losses as this step.
+is the sum of squared errors. The update loops over model.parameters() under torch.no_grad()
+with param.sub_(param.grad, alpha=learning_rate), which is param -= learning_rate * param.grad
+in place, without a temporary tensor for the product; then model.zero_grad() clears every
+gradient at once. On the CPU, step 6's SGD optimizer prints exactly the same losses as this step.
 
 Two details to know:
 - nn.Linear stores its weight as (out_features, in_features) and computes x @ weight.T, so
