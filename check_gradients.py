@@ -86,7 +86,7 @@ def autograd_answers(x, y, w1, w2):
     w1.requires_grad_()
     w2.requires_grad_()
     h = x @ w1
-    h_relu = h.clamp(min=0)
+    h_relu = torch.relu(h)                  # gradient 0 at h == 0, on every torch
     y_pred = h_relu @ w2
     for tensor in (h, h_relu, y_pred):
         tensor.retain_grad()                # keep .grad of non-leaf tensors too

@@ -12,6 +12,10 @@ torch.no_grad(), because it must not be recorded (and autograd refuses an in-pla
 leaf that requires grad otherwise), and the gradients are cleared (set to None) after the
 update, because backward() adds into .grad rather than overwriting it.
 
+The ReLU is still h.clamp(min=0), and at exactly h == 0, where ReLU has no derivative, autograd
+now picks for us: 0 from torch 2.14 on, like our hand-written mask, and 1 (the gradient passes)
+in torch 2.13 and before. Random float data almost never gives an h of exactly 0.
+
 Teaching simplifications, on purpose: random data (the net memorises noise), no biases,
 and a summed loss, which is why the learning rate is as small as 1e-6.
 
@@ -150,6 +154,11 @@ def build_parser():
 
 def main(argv=None):
     parser = build_parser()
+    if argv is None and "__file__" not in globals() and "ipykernel" in sys.modules:
+        # Pasted into a notebook cell (Jupyter, VS Code, Colab), this code has no __file__,
+        # and sys.argv holds the kernel's own arguments (-f .../kernel-....json), not the
+        # user's: take the defaults. From a terminal, or with %run, the arguments are the user's.
+        argv = []
     args = parser.parse_args(argv)
     available = available_devices()
     device = available[0] if args.device == "auto" else args.device
@@ -175,4 +184,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_status = main()
+    if exit_status:      # not sys.exit(0): a notebook shows any sys.exit() as an error
+        sys.exit(exit_status)

@@ -10,11 +10,11 @@ with two static methods: forward computes the output and saves on the context wh
 backward will need (here the input h); backward receives the gradient of the loss with respect
 to the output and returns the gradient with respect to the input. The rest is step 3.
 
-At exactly h == 0 ReLU has no derivative, so every implementation picks one. Ours lets the
-gradient through (derivative 1), on purpose, like the hand-written mask grad_h[h < 0] = 0 of
-steps 1 and 2 and like clamp(min=0) in step 3, so steps 1 to 4 agree everywhere. torch.relu
-and torch.nn.ReLU pick 0 there instead; from step 5 on we use them. It matters only when a
-hidden unit is exactly 0, which random float data almost never gives.
+At exactly h == 0 ReLU has no derivative, so every implementation picks one. Ours picks 0,
+like the hand-written mask grad_h[h <= 0] = 0 of steps 1 and 2 and like torch.relu and
+torch.nn.ReLU, which steps 5 to 8 use. clamp(min=0) in step 3 picks 0 too from torch 2.14 on,
+and 1 (the gradient passes) before it. It matters only when a hidden unit is exactly 0, which
+random float data almost never gives.
 
 Teaching simplifications, on purpose: random data (the net memorises noise), no biases,
 and a summed loss, which is why the learning rate is as small as 1e-6.
@@ -54,14 +54,14 @@ class MyReLU(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, h):
-        ctx.save_for_backward(h)          # backward needs to know where h < 0
+        ctx.save_for_backward(h)          # backward needs to know where h <= 0
         return h.clamp(min=0)
 
     @staticmethod
     def backward(ctx, grad_h_relu):
         (h,) = ctx.saved_tensors
         grad_h = grad_h_relu.clone()
-        grad_h[h < 0] = 0                 # as in steps 1 and 2: h == 0 lets the gradient through
+        grad_h[h <= 0] = 0                # as in steps 1 and 2: 0 at exactly h == 0, as torch.relu
         return grad_h
 
 
@@ -170,6 +170,11 @@ def build_parser():
 
 def main(argv=None):
     parser = build_parser()
+    if argv is None and "__file__" not in globals() and "ipykernel" in sys.modules:
+        # Pasted into a notebook cell (Jupyter, VS Code, Colab), this code has no __file__,
+        # and sys.argv holds the kernel's own arguments (-f .../kernel-....json), not the
+        # user's: take the defaults. From a terminal, or with %run, the arguments are the user's.
+        argv = []
     args = parser.parse_args(argv)
     available = available_devices()
     device = available[0] if args.device == "auto" else args.device
@@ -195,4 +200,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_status = main()
+    if exit_status:      # not sys.exit(0): a notebook shows any sys.exit() as an error
+        sys.exit(exit_status)

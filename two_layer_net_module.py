@@ -158,6 +158,11 @@ def build_parser():
 
 def main(argv=None):
     parser = build_parser()
+    if argv is None and "__file__" not in globals() and "ipykernel" in sys.modules:
+        # Pasted into a notebook cell (Jupyter, VS Code, Colab), this code has no __file__,
+        # and sys.argv holds the kernel's own arguments (-f .../kernel-....json), not the
+        # user's: take the defaults. From a terminal, or with %run, the arguments are the user's.
+        argv = []
     args = parser.parse_args(argv)
     available = available_devices()
     device = available[0] if args.device == "auto" else args.device
@@ -187,4 +192,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_status = main()
+    if exit_status:      # not sys.exit(0): a notebook shows any sys.exit() as an error
+        sys.exit(exit_status)

@@ -17,8 +17,9 @@ Two details to know:
   its weight is the transpose of our w1. We give the layers w1.T and w2.T, which keeps "the
   same net" literally true: for one seed this step prints the losses of steps 2 to 4, up
   to rounding in the last digits.
-- nn.ReLU gives gradient 0 at exactly h == 0, where our earlier ReLUs let it through. Random
-  float data almost never makes a hidden unit exactly 0, so the losses do not change.
+- nn.ReLU gives gradient 0 at exactly h == 0, as our ReLUs of steps 1, 2 and 4 do (and
+  clamp(min=0) of step 3 from torch 2.14 on). Random float data almost never makes a hidden
+  unit exactly 0, so the choice does not change the losses.
 
 Why not nn.Linear's own initialisation? It draws each weight uniformly from +-1/sqrt(fan_in)
 (about +-0.03 for the first layer), not from a standard normal, so the loss starts in the
@@ -162,6 +163,11 @@ def build_parser():
 
 def main(argv=None):
     parser = build_parser()
+    if argv is None and "__file__" not in globals() and "ipykernel" in sys.modules:
+        # Pasted into a notebook cell (Jupyter, VS Code, Colab), this code has no __file__,
+        # and sys.argv holds the kernel's own arguments (-f .../kernel-....json), not the
+        # user's: take the defaults. From a terminal, or with %run, the arguments are the user's.
+        argv = []
     args = parser.parse_args(argv)
     available = available_devices()
     device = available[0] if args.device == "auto" else args.device
@@ -187,4 +193,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_status = main()
+    if exit_status:      # not sys.exit(0): a notebook shows any sys.exit() as an error
+        sys.exit(exit_status)

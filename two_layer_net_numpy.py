@@ -56,7 +56,7 @@ def backward(x, y, w2, h, h_relu, y_pred):
     grad_w2 = h_relu.T @ grad_y_pred      # (H, D_out)
     grad_h_relu = grad_y_pred @ w2.T      # (N, H)
     grad_h = grad_h_relu.copy()
-    grad_h[h < 0] = 0                     # ReLU passes the gradient where h >= 0
+    grad_h[h <= 0] = 0                    # ReLU passes the gradient only where h > 0
     grad_w1 = x.T @ grad_h                # (D_in, H)
     return grad_w1, grad_w2
 
@@ -134,6 +134,11 @@ def build_parser():
 
 def main(argv=None):
     parser = build_parser()
+    if argv is None and "__file__" not in globals() and "ipykernel" in sys.modules:
+        # Pasted into a notebook cell (Jupyter, VS Code, Colab), this code has no __file__,
+        # and sys.argv holds the kernel's own arguments (-f .../kernel-....json), not the
+        # user's: take the defaults. From a terminal, or with %run, the arguments are the user's.
+        argv = []
     args = parser.parse_args(argv)
     x, y, w1, w2 = make_data(args.seed, np.dtype(args.dtype))
     try:
@@ -155,4 +160,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_status = main()
+    if exit_status:      # not sys.exit(0): a notebook shows any sys.exit() as an error
+        sys.exit(exit_status)

@@ -1,6 +1,7 @@
 """What the tests know about the ladder: its steps, and how to hand each one the same numbers."""
 import functools
 import importlib
+import re
 from pathlib import Path
 
 import numpy as np
@@ -41,15 +42,30 @@ CORE_STEPS = ["two_layer_net_numpy", "two_layer_net_tensor", "two_layer_net_auto
 REFERENCE = "two_layer_net_autograd"
 
 # The derivative each step's ReLU uses at exactly h == 0 (mathematically undefined there).
+# clamp's changed in torch 2.14: before it, the gradient at the boundary passed through.
+CLAMP_GRAD_AT_ZERO = 0.0 if torch.__version__ >= "2.14" else 1.0
 RELU_GRAD_AT_ZERO = {
-    "two_layer_net_numpy": 1.0,              # grad_h[h < 0] = 0
-    "two_layer_net_tensor": 1.0,             # grad_h[h < 0] = 0
-    "two_layer_net_autograd": 1.0,           # clamp(min=0)
-    "two_layer_net_custom_function": 1.0,    # MyReLU, chosen to match the steps before
+    "two_layer_net_numpy": 0.0,              # grad_h[h <= 0] = 0
+    "two_layer_net_tensor": 0.0,             # grad_h[h <= 0] = 0
+    "two_layer_net_autograd": CLAMP_GRAD_AT_ZERO,   # clamp(min=0)
+    "two_layer_net_custom_function": 0.0,    # MyReLU, chosen to match the steps before
     "two_layer_net_nn": 0.0,                 # nn.ReLU
     "two_layer_net_optim": 0.0,              # nn.ReLU
     "two_layer_net_module": 0.0,             # torch.relu
 }
+
+
+STEP_LOSS_LINE = re.compile(r"^(\d+) (\S+)$")
+
+
+def step_losses(out):
+    """The (step, loss) pairs of `step loss` lines; fails on any other line."""
+    pairs = []
+    for line in out.splitlines():
+        match = STEP_LOSS_LINE.match(line)
+        assert match, f"not a 'step loss' line: {line!r}"
+        pairs.append((int(match[1]), float(match[2])))
+    return pairs
 
 
 def load(name):

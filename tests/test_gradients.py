@@ -47,9 +47,10 @@ def test_loss_and_grads_leaves_its_arguments_alone(step_name):
 def test_relu_gradient_at_exactly_zero_is_pinned(step_name):
     """A zero column in w1 makes a hidden unit exactly 0 for every example.
 
-    The tutorial's mask `grad_h[h < 0] = 0`, clamp(min=0) and our MyReLU treat h == 0 as "on":
-    the gradient flows through. nn.ReLU and torch.relu treat it as "off". Pin each step's
-    choice, so that a change at the kink cannot pass unnoticed.
+    Our mask `grad_h[h <= 0] = 0`, our MyReLU, nn.ReLU and torch.relu treat h == 0 as "off";
+    clamp(min=0) does too from torch 2.14 on, and let the gradient through before. Pin each
+    step's choice, on the torch that runs the test, so that a change at the kink cannot pass
+    unnoticed.
     """
     x, y, w1, w2 = random_problem(3, *SHAPES["small"])
     w1[:, 1] = 0.0                                   # hidden unit 1: h[:, 1] == 0 exactly

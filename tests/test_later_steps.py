@@ -19,11 +19,14 @@ def test_custom_relu_passes_gradcheck():
     assert torch.autograd.gradcheck(MyReLU.apply, (h,), eps=1e-6, atol=1e-8)
 
 
-def test_custom_relu_lets_the_gradient_through_at_zero():
+def test_custom_relu_stops_the_gradient_at_zero_as_torch_relu_does():
     MyReLU = load("two_layer_net_custom_function").MyReLU
     h = torch.tensor([-2.0, 0.0, 3.0], dtype=torch.float64, requires_grad=True)
     MyReLU.apply(h).backward(torch.tensor([5.0, 7.0, 11.0], dtype=torch.float64))
-    torch.testing.assert_close(h.grad, torch.tensor([0.0, 7.0, 11.0], dtype=torch.float64))
+    torch.testing.assert_close(h.grad, torch.tensor([0.0, 0.0, 11.0], dtype=torch.float64))
+    h.grad = None
+    torch.relu(h).backward(torch.tensor([5.0, 7.0, 11.0], dtype=torch.float64))
+    torch.testing.assert_close(h.grad, torch.tensor([0.0, 0.0, 11.0], dtype=torch.float64))
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -28,8 +28,8 @@ PLANTED_BUGS = [
      "grad_y_pred = 2.0 * (y - y_pred)", "grad_y_pred"),              # the sign flipped
     ("two_layer_net_numpy", "grad_w2 = h_relu.T @ grad_y_pred",
      "grad_w2 = h.T @ grad_y_pred", "grad_w2"),                       # h instead of h_relu
-    ("two_layer_net_tensor", "grad_h[h < 0] = 0", "grad_h[h > 0] = 0", "grad_h"),  # mask side
-    ("two_layer_net_numpy", "grad_h[h < 0] = 0", "grad_h[h_relu < 0] = 0", "grad_h"),
+    ("two_layer_net_tensor", "grad_h[h <= 0] = 0", "grad_h[h > 0] = 0", "grad_h"),  # mask side
+    ("two_layer_net_numpy", "grad_h[h <= 0] = 0", "grad_h[h_relu < 0] = 0", "grad_h"),
     ("two_layer_net_tensor", "grad_w1 = x.T @ grad_h", "grad_w1 = x.T @ grad_h_relu", "grad_w1"),
 ]
 
