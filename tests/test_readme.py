@@ -5,12 +5,14 @@
 - every number they state about a run holds (CLAIMS, each tied to its sentence in both);
 - they have the same sections, code and commands, and their step tables list the scripts.
 """
+import ast
 import math
 import re
 import shlex
 import statistics
 import subprocess
 import sys
+import textwrap
 
 import pytest
 import torch
@@ -53,16 +55,52 @@ def test_every_python_block_names_its_script(readme):
             assert source, f"a python block without <!-- from script.py --> above it: {lines}"
 
 
+def code_lines(lines):
+    """(indent, text) of each line that is code: blank and comment-only lines dropped."""
+    return [(len(line) - len(line.lstrip()), line.strip()) for line in lines
+            if line.strip() and not line.strip().startswith("#")]
+
+
+def runs_of(lines):
+    """The block's runs of code: the lines between lines that are only `...`."""
+    runs = [[]]
+    for line in lines:
+        if line.strip() == "...":
+            runs.append([])
+        else:
+            runs[-1].append(line)
+    return [code_lines(run) for run in runs]
+
+
+def is_run_of(run, script):
+    """Whether run is consecutive code lines of script, the same text with the same relative
+    indentation."""
+    def matches_at(i):
+        shift = script[i][0] - run[0][0]
+        return all(script[i + j] == (indent + shift, text) for j, (indent, text) in enumerate(run))
+    return any(matches_at(i) for i in range(len(script) - len(run) + 1))
+
+
 @pytest.mark.parametrize("readme", READMES)
-def test_quoted_code_lines_are_in_their_script(readme):
+def test_quoted_code_is_code_from_its_script(readme):
+    """Each quoted block parses as Python, and is one run of consecutive lines of its script, or
+    several such runs with a line `...` marking each gap."""
     checked = 0
     for source, _, lines in blocks(readme):
         if not source:
             continue
-        script_lines = [line.strip() for line in (ROOT / source).read_text().splitlines()]
-        for line in filter(str.strip, lines):
-            assert any(line.strip() in s for s in script_lines), f"{source}: {line.strip()!r}"
-            checked += 1
+        quoted = "\n".join(lines)
+        try:
+            ast.parse(textwrap.dedent(quoted))
+        except SyntaxError as error:
+            pytest.fail(f"{readme}: a block from {source} is not Python ({error}):\n{quoted}")
+        script = code_lines((ROOT / source).read_text(encoding="utf-8").splitlines())
+        for run in runs_of(lines):
+            assert run, f"{readme}: an empty run (two `...` in a row?) in a block from {source}"
+            assert is_run_of(run, script), (
+                f"{readme}: these lines are not consecutive in {source} (mark a gap with `...`):\n"
+                + "\n".join(" " * indent + text for indent, text in run))
+            checked += len(run)
     assert checked > 40
 
 
@@ -112,6 +150,8 @@ def test_quick_start_is_what_ci_runs():
     assert lines[2].endswith("&& python -m pytest")
     ci = (ROOT / ".ci" / "run").read_text()
     assert "## Quick start" in ci and "ruff check ." in ci
+    assert "==" not in ci, "CI must not pin a version between the Quick start's commands"
+    assert "-c .ci/lowest.txt" in ci
 
 
 # --- numbers stated about runs ------------------------------------------------------------
@@ -332,3 +372,36 @@ def test_benchmark_summary_quotes_its_table(readme):
     assert len(quoted) >= 4, paragraph
     missing = [number for number in quoted if number not in table]
     assert not missing, f"quoted under the table but not in it: {missing}"
+
+
+# --- versions -----------------------------------------------------------------------------
+
+def lower_bounds():
+    """name -> lower bound of every requirement (each is written `name>=version`)."""
+    bounds = {}
+    for path in ["requirements.txt", "requirements-dev.txt"]:
+        for line in (ROOT / path).read_text().splitlines():
+            if line.strip() and not line.startswith(("#", "-r")):
+                name, version = line.split(">=")
+                bounds[name.strip()] = version.strip()
+    return bounds
+
+
+def test_ci_pins_each_requirement_at_its_lower_bound():
+    pins = dict(line.split("==") for line in (ROOT / ".ci" / "lowest.txt").read_text().splitlines()
+                if line.strip() and not line.startswith("#"))
+    bounds = lower_bounds()
+    assert pins.keys() == bounds.keys()
+    for name, bound in bounds.items():
+        # torch>=2.4 admits 2.4.0: a bound may leave out trailing zeros of its pin.
+        assert (pins[name] + ".0.0").startswith(bound + "."), (name, bound, pins[name])
+
+
+@pytest.mark.parametrize("readme", READMES)
+def test_readme_names_the_versions_ci_runs(readme):
+    pins = [line.replace("==", " ") for line in (ROOT / ".ci" / "lowest.txt").read_text()
+            .splitlines() if line.strip() and not line.startswith("#")]
+    found = text(readme)
+    assert all(pin in found for pin in pins), [pin for pin in pins if pin not in found]
+    bounds = lower_bounds()
+    assert all(f"{name} {bounds[name]} " in found for name in ["torch", "numpy"])
