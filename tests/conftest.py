@@ -1,11 +1,14 @@
 """Fixtures that parametrise a test over the steps of the ladder, and the scripts' own runs."""
+import concurrent.futures
+import os
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import pytest
 import torch
-from ladder import ROOT, SCRIPTS, STEPS, TORCH_SCRIPTS, TORCH_STEPS
+from ladder import REFERENCE, ROOT, SCRIPTS, STEPS, TORCH_SCRIPTS, TORCH_STEPS
 
 # The tests' matrices are small, and script runs go on beside them (below): one thread each
 # is faster here than several fighting over a few cores. No test depends on it: each compares
@@ -20,27 +23,78 @@ IMPORT_ALL = ("import sys; sys.path.insert(0, sys.argv[1]); import two_layer_net
 _started = {}
 
 
+# Runs in a real Jupyter kernel, also started at collection: each committed notebook, each
+# script pasted whole into one cell, and a `%run script --steps 2` (the user's arguments).
+_kernel_runs = {}
+_targets = {}
+
+
+# Two at a time, one thread each: on a machine of few cores, more would only fight for them
+# (and torch's idle threads spin). The terminal runs get the same setting, so that a kernel and
+# a terminal print the same digits.
+_pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+              "OPENBLAS_NUM_THREADS": "1"}
+
+
+def start(key, command, folder, store):
+    store[key] = _pool.submit(subprocess.run, command, cwd=folder, capture_output=True,
+                              text=True, timeout=300, env=ONE_THREAD)
+
+
+def start_kernel_runs():
+    import nbformat  # a test tool of requirements-dev.txt, as nbclient
+
+    folder = Path(tempfile.mkdtemp(prefix="kernel-"))
+    sources = {("notebook", name): ROOT / "notebooks" / f"{name}.ipynb" for name in SCRIPTS}
+    cells = {("pasted", name): (ROOT / f"{name}.py").read_text(encoding="utf-8")
+             for name in SCRIPTS}
+    cells[("%run", REFERENCE)] = f"%run {ROOT / REFERENCE}.py --steps 2"
+    for key, cell in cells.items():
+        sources[key] = folder / f"{key[0].strip('%')}-{key[1]}.ipynb"
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)]),
+                       sources[key])
+    for key, source in sources.items():
+        target = folder / f"executed-{key[0].strip('%')}-{key[1]}.ipynb"
+        _targets[key] = target
+        start(key, [sys.executable, str(ROOT / "tests" / "execute_notebook.py"), str(source),
+                    str(target)], folder, _kernel_runs)
+
+
 def pytest_collection_modifyitems(session, config, items):
-    if not any("runs_from_another_folder" in item.fixturenames for item in items):
-        return
-    folder = tempfile.mkdtemp(prefix="elsewhere-")
-    commands = {name: [sys.executable, str(ROOT / f"{name}.py"), "--steps", "3"]
-                for name in SCRIPTS}
-    commands["import all"] = [sys.executable, "-c", IMPORT_ALL, str(ROOT)]
-    for name, command in commands.items():
-        _started[name] = subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE, text=True)
+    used = {name for item in items for name in item.fixturenames}
+    if "runs_from_another_folder" in used:
+        folder = tempfile.mkdtemp(prefix="elsewhere-")
+        commands = {name: [sys.executable, str(ROOT / f"{name}.py"), "--steps", "3"]
+                    for name in SCRIPTS}
+        commands["import all"] = [sys.executable, "-c", IMPORT_ALL, str(ROOT)]
+        for name, command in commands.items():
+            start(name, command, folder, _started)
+    if "kernel_runs" in used:
+        start_kernel_runs()
+
+
+def finished(started):
+    return {key: future.result() for key, future in started.items()}
 
 
 @pytest.fixture(scope="session")
 def runs_from_another_folder():
     """name -> CompletedProcess of `python <script> --steps 3`, and "import all" -> the run
     that imports every script and prints which torch modules the numpy step loaded."""
-    results = {}
-    for name, process in _started.items():
-        out, err = process.communicate(timeout=300)
-        results[name] = subprocess.CompletedProcess(process.args, process.returncode, out, err)
-    return results
+    return finished(_started)
+
+
+@pytest.fixture(scope="session")
+def kernel_runs():
+    """(kind, name) -> (CompletedProcess of tests/execute_notebook.py, the executed notebook
+    or None), for kind "notebook", "pasted" and "%run" (see start_kernel_runs)."""
+    import nbformat
+
+    results = finished(_kernel_runs)
+    return {key: (result, nbformat.read(_targets[key], as_version=4)
+                  if _targets[key].exists() else None)
+            for key, result in results.items()}
 
 
 @pytest.fixture(params=list(STEPS))

@@ -13,20 +13,17 @@ import sys
 import warnings
 
 import pytest
-from ladder import ROOT, SCRIPTS, STEPS, TORCH_SCRIPTS, TORCH_STEPS, load, run_main
-
-STEP_LOSS_LINE = re.compile(r"^(\d+) (\S+)$")
-
-
-def step_losses(out):
-    """The (step, loss) pairs of `step loss` lines; fails on any other line."""
-    pairs = []
-    for line in out.splitlines():
-        match = STEP_LOSS_LINE.match(line)
-        assert match, f"not a 'step loss' line: {line!r}"
-        pairs.append((int(match[1]), float(match[2])))
-    return pairs
-
+from ladder import (
+    ROOT,
+    SCRIPTS,
+    STEP_LOSS_LINE,
+    STEPS,
+    TORCH_SCRIPTS,
+    TORCH_STEPS,
+    load,
+    run_main,
+    step_losses,
+)
 
 BAD_INPUTS = [
     (["--steps", "-1"], "argument --steps: must be at least 1, got -1"),

@@ -1,0 +1,91 @@
+"""Build notebooks/<step>.ipynb for every step of the ladder, from the step's script and its
+section of README.md. The notebooks are never edited by hand: edit the script or the README,
+then run this again. They are written without outputs.
+
+Each notebook is the README's section for the step (one markdown cell), then the script itself,
+cut into cells where it has two blank lines (between top-level definitions), so that the cells
+put together are the script, line for line. Its last cell runs main(), as the script does.
+
+Run (from anywhere; needs nbformat, which requirements-dev.txt installs):
+    python notebooks/build.py            # write the notebooks
+    python notebooks/build.py --check    # exit 1, naming them, if any notebook is stale
+"""
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+FOLDER = ROOT / "notebooks"
+CELL_BREAK = "\n\n\n"
+
+
+def ladder():
+    """The scripts of README.md's ladder table, in order: row n is step n."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    return re.findall(r"^\| \d+ \| \[`(\w+)\.py`\]", readme, re.M)
+
+
+def readme_section(step):
+    """The text of README.md's "## Step <step>: ..." section, its heading made the title."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    found = re.search(rf"^## (Step {step}:.*?)(?=^## )", readme, re.M | re.S)
+    if not found:
+        raise SystemExit(f"build.py: README.md has no section '## Step {step}:'")
+    return "# " + found[1].strip()
+
+
+def code_cells(script):
+    """The script cut at each run of two blank lines; the pieces joined by them are the script."""
+    pieces = script.rstrip("\n").split(CELL_BREAK)
+    assert CELL_BREAK.join(pieces) + "\n" == script
+    return [piece.strip("\n") for piece in pieces]
+
+
+def build(name):
+    step = ladder().index(name) + 1
+    script = (ROOT / f"{name}.py").read_text(encoding="utf-8")
+    note = (f"*Built by `notebooks/build.py` from [`{name}.py`](../{name}.py) and its section "
+            "of the README. Run the cells in order; the last one trains the net.*")
+    cells = [nbformat.v4.new_markdown_cell(readme_section(step) + "\n\n" + note)]
+    cells += [nbformat.v4.new_code_cell(piece) for piece in code_cells(script)]
+    for number, cell in enumerate(cells):
+        cell["id"] = f"{name.replace('_', '-')}-{number}"    # fixed ids: a rebuild is identical
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata = {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+    }
+    return nbformat.writes(notebook) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true",
+                        help="change nothing; exit 1 if a notebook differs from a fresh build")
+    parser.add_argument("--folder", type=Path, default=FOLDER,
+                        help="where the notebooks are (default: notebooks/ of the repository)")
+    args = parser.parse_args(argv)
+    stale = []
+    scripts = ladder()
+    for name in scripts:
+        path = args.folder / f"{name}.ipynb"
+        text = build(name)
+        if path.exists() and path.read_text(encoding="utf-8") == text:
+            continue
+        stale.append(path.name)
+        if not args.check:
+            path.write_text(text, encoding="utf-8")
+    if args.check and stale:
+        print(f"{parser.prog}: stale: {', '.join(stale)}; run python notebooks/build.py",
+              file=sys.stderr)
+        return 1
+    if not args.check:
+        print(f"wrote {len(stale)} of {len(scripts)} notebooks" if stale else "all up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
