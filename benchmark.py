@@ -10,16 +10,17 @@ bookkeeping. At the "tiny" size (1, 1, 1, 1) the arithmetic is next to nothing, 
 time there is its fixed cost: the bookkeeping that every step pays at any size, on top of the
 arithmetic.
 
-Method. Each step is timed through its own train() over k steps at a time (k chosen so that
-one block takes at least 20 ms), with a learning rate of 1e-12 so that long runs cannot
-diverge (the work per step does not depend on the values). After a warm-up, every round times
-the floor and every step one after the other, so a slow moment on a shared machine hits them
-alike; the table shows the median over rounds, and "x floor" is the median of the per-round
-ratios. On CUDA the clock is read after torch.cuda.synchronize(). Memory is measured apart, in a
-fresh process per step and size: the peak above the process's memory before the data was made
-(CPU: resident set size; CUDA: PyTorch's allocator), and the growth from a run of 5 steps to
-one of 10, with the results of both held: a graph kept alive from step to step would show here
-(on the CPU the resident set can still move by a few MiB either way).
+Method. Each step is timed through its own train() over k steps at a time (k chosen so that one
+block takes at least 20 ms), with a learning rate of 1e-12 so that long runs cannot diverge
+(the work per step does not depend on the values), less the time of train() with 0 steps: its
+setup, building the model and optimizer, is paid once per run, not per step. After a warm-up,
+every round times the floor and every step one after the other, so a slow moment on a shared
+machine hits them alike; the table shows the median over rounds, and "x floor" is the median of
+the per-round ratios. On CUDA the clock is read after torch.cuda.synchronize(). Memory is
+measured apart, in a fresh process per step and size: the peak above the process's memory
+before the data was made (CPU: resident set size; CUDA: PyTorch's allocator), and the growth
+from a run of 5 steps to one of 10, with the results of both held: a graph kept alive from step
+to step would show here (on the CPU the resident set can still move by a few MiB either way).
 
 On a small shared machine, one thread per library gives steadier numbers (and, at the default
 size, faster ones): OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmark.py
@@ -108,13 +109,21 @@ def flops_per_step(size):
     return 2 * (2 * n * d_in * h + 3 * n * h * d_out)
 
 
-def time_block(run, k, device):
-    """Seconds per step of run(k), which does k steps."""
+def seconds(run, k, device):
+    """Seconds that run(k) takes."""
     synchronize(device)
     start = time.perf_counter()
     run(k)
     synchronize(device)
-    return (time.perf_counter() - start) / k
+    return time.perf_counter() - start
+
+
+def time_block(run, k, device):
+    """Seconds per step of run(k), which does k steps, less run(0): what train() does once
+    before its loop is not a step's cost. (Building the model is the most of it: nn.Linear
+    draws weights of its own, which steps 5 to 7 then replace; on a GPU, whose steps are fast,
+    that costs more than a step at 2048 and above.)"""
+    return (seconds(run, k, device) - seconds(run, 0, device)) / k
 
 
 def timed_blocks(device, size):
