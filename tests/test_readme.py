@@ -355,23 +355,41 @@ def test_benchmark_table_is_filled_in(readme):
         assert math.isfinite(float(cells[3])) and float(cells[5]) > 0
 
 
-@pytest.mark.parametrize("readme", READMES)
-def test_benchmark_summary_quotes_its_table(readme):
-    """The paragraph under the benchmark table quotes times and ratios from it; when the table
-    is measured again, the paragraph must follow."""
+def timing_tables(readme):
+    """(cells, paragraph) of each table of times (its header says "ms per step", or 每步毫秒),
+    with the paragraph under it."""
     lines = text(readme).splitlines()
-    rows = [i for i, line in enumerate(lines) if line.startswith(("| two_layer_net", "| floor"))]
-    table = {cell.strip() for i in rows for cell in lines[i].split("|")}
-    paragraph = []
-    for line in lines[rows[-1] + 1:]:
-        if line.strip():
-            paragraph.append(line)
-        elif paragraph:
-            break
-    quoted = re.findall(r"\d+\.\d{2,3}", " ".join(paragraph))   # 1.5 (the target) is not a cell
-    assert len(quoted) >= 4, paragraph
-    missing = [number for number in quoted if number not in table]
-    assert not missing, f"quoted under the table but not in it: {missing}"
+    found, i = [], 0
+    while i < len(lines):
+        if not (lines[i].startswith("|") and re.search("ms per step|每步毫秒", lines[i])):
+            i += 1
+            continue
+        end = i
+        while end < len(lines) and lines[end].startswith("|"):
+            end += 1
+        cells = {cell.strip() for line in lines[i:end] for cell in line.split("|")}
+        paragraph = []
+        for line in lines[end:]:
+            if line.strip():
+                paragraph.append(line)
+            elif paragraph:
+                break
+        found.append((cells, paragraph))
+        i = end
+    return found
+
+
+@pytest.mark.parametrize("readme", READMES)
+def test_benchmark_summaries_quote_their_tables(readme):
+    """The paragraph under each table of times quotes times and ratios from it; when the table
+    is measured again, the paragraph must follow."""
+    tables = timing_tables(readme)
+    assert len(tables) == 3          # the CPU, the GPU, and the CPU against the GPU
+    for cells, paragraph in tables:
+        quoted = re.findall(r"\d+\.\d{2,3}", " ".join(paragraph))  # 1.5 (a target) is no cell
+        assert len(quoted) >= 4, paragraph
+        missing = [number for number in quoted if number not in cells]
+        assert not missing, f"quoted under the table but not in it: {missing}"
 
 
 # --- versions -----------------------------------------------------------------------------
