@@ -1,6 +1,7 @@
 """Benchmark: what one training step of each step of the ladder costs, next to its floor.
 
-For steps 1 to 7 (dynamic_net does different work at every step, so it is left out) and each
+For steps 1 to 7 and 9 (dynamic_net does different work at every step, so it is left out; step
+9 is compiled with inductor, and on CUDA also with mode="reduce-overhead") and each
 available device (cpu, cuda, mps), it times one training step at the default size, at larger
 ones and at a tiny one, next to the floor: the same five matrix products of a step
 (x @ w1, h_relu @ w2, h_relu.T @ grad_y_pred, grad_y_pred @ w2.T, x.T @ grad_h), with the same
@@ -56,7 +57,10 @@ STEPS = {
     "two_layer_net_nn": "tensor",
     "two_layer_net_optim": "tensor",
     "two_layer_net_module": "tensor",
+    "two_layer_net_compile": "leaf",
 }
+# Step 9 on CUDA also with inductor's mode="reduce-overhead" (CUDA graphs), a row of its own.
+REDUCE_OVERHEAD = "two_layer_net_compile reduce-overhead"
 # N, D_in, H, D_out. At "tiny" the arithmetic costs next to nothing: a step's time there is its
 # fixed cost (Python, operator dispatch, autograd's bookkeeping).
 SIZES = {
@@ -138,17 +142,20 @@ def timed_blocks(device, size):
                     matmul_floor(*inputs)
         return run
 
-    def train(name):
+    def train(name, **options):
         step = importlib.import_module(name)
         inputs = make_inputs(STEPS[name], size, device)
         return lambda k: step.train(*inputs, steps=k, learning_rate=TINY_LEARNING_RATE,
-                                    print_every=0)
+                                    print_every=0, **options)
 
     blocks = {"floor (torch)": floor(plain_in)}
     if device == "cpu":                                    # numpy runs on the CPU only
         blocks["floor (numpy)"] = floor(numpy_in)
     names = [name for name in STEPS if device == "cpu" or STEPS[name] != "numpy"]
-    return {**blocks, **{name: train(name) for name in names}}
+    blocks.update({name: train(name) for name in names})
+    if device == "cuda":
+        blocks[REDUCE_OVERHEAD] = train("two_layer_net_compile", mode="reduce-overhead")
+    return blocks
 
 
 def measure(device, size, rounds):
@@ -156,14 +163,14 @@ def measure(device, size, rounds):
     its floor, timed in pairs (floor block, then step block) so that both meet the same load."""
     blocks = timed_blocks(device, size)
     ks = {}
-    for name, run in blocks.items():                       # warm up, then choose k
+    for name, run in blocks.items():         # warm up (step 9: capture and compile), choose k
         run(1)
         ks[name] = max(1, math.ceil(BLOCK_SECONDS / time_block(run, 1, device)))
     times = {name: [] for name in blocks}
-    ratios = {name: [] for name in blocks if name in STEPS}
+    ratios = {name: [] for name in blocks if not name.startswith("floor")}
     for _ in range(rounds):
         for name in ratios:
-            floor = "floor (numpy)" if STEPS[name] == "numpy" else "floor (torch)"
+            floor = "floor (numpy)" if STEPS.get(name) == "numpy" else "floor (torch)"
             floor_time = time_block(blocks[floor], ks[floor], device)
             step_time = time_block(blocks[name], ks[name], device)
             times[floor].append(floor_time)

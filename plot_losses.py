@@ -1,10 +1,11 @@
 """Plot the loss of every step of the ladder against the training step, in one PNG.
 
-Runs each script's main() with one seed (on the CPU, with its other defaults), reads the
-`step loss` lines it prints, and draws them on a log scale. Steps 2 to 7 start from the same
-numbers and do the same maths, so their lines lie on top of each other; step 1 draws its
-numbers with numpy (another start) and computes in float64 (the torch steps default to
-float32), and dynamic_net is a different, deeper net. The picture says so in its legend.
+Runs each script's main() with one seed (on the CPU, with its other defaults), reads the `step
+loss` lines it prints, and draws them on a log scale. Steps 2 to 7 start from the same numbers
+and do the same maths, so their lines lie on top of each other, and so does step 9's, the same
+maths compiled (dotted, on top); step 1 draws its numbers with numpy (another start) and
+computes in float64 (the torch steps default to float32), and dynamic_net is a different,
+deeper net. The picture says so in its legend.
 
 Needs matplotlib (pip install matplotlib); the steps themselves do not.
 
@@ -26,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 # Every step of the ladder, in order, with its label and line style. The overlapping lines of
 # steps 2 to 7 are drawn widest first, so that each stays visible under the ones drawn after
-# it; step 1 is dashed and drawn on top.
+# it; step 1 is dashed and step 9 dotted, both drawn on top.
 LADDER = [
     ("two_layer_net_numpy", "1 numpy (float64, its own random start)",
      dict(lw=1.5, color="black", ls="--", zorder=3)),
@@ -37,6 +38,8 @@ LADDER = [
     ("two_layer_net_optim", "6 optim (SGD)", dict(lw=2.0, color="#2171b5")),
     ("two_layer_net_module", "7 custom Module", dict(lw=1.0, color="#08306b")),
     ("dynamic_net", "8 dynamic net (another net)", dict(lw=1.0, color="tab:orange")),
+    ("two_layer_net_compile", "9 compiled (inductor)", dict(lw=1.5, color="tab:red", ls=":",
+                                                             zorder=4)),
 ]
 
 
@@ -62,7 +65,7 @@ def draw(losses, seed, path, pyplot):
     axes.set_xlabel("training step")
     axes.set_ylabel("loss (sum of squared errors)")
     axes.set_title(f"Loss of every step of the ladder, seed {seed}\n"
-                   "steps 2 to 7 start from the same numbers: their lines lie on top of each "
+                   "steps 2 to 7 and 9 start from the same numbers: their lines lie on top of each "
                    "other", fontsize=10)
     axes.grid(True, which="major", alpha=0.3)
     axes.legend(fontsize=9)

@@ -19,10 +19,14 @@ SCRIPTS = [
     "two_layer_net_optim",
     "two_layer_net_module",
     "dynamic_net",
+    "two_layer_net_compile",
 ]
 TORCH_SCRIPTS = SCRIPTS[1:]
+COMPILE = "two_layer_net_compile"
 
-# The steps that train the very same two-layer net, with how each takes its weights:
+# The steps that train the very same two-layer net, with how each takes its weights (step 9,
+# which trains it too, has tests of its own, test_compile.py: compiling is slow, and it needs
+# an argument to pick a backend):
 #   numpy    -> numpy arrays
 #   manual   -> plain tensors, gradients by hand
 #   autograd -> tensors; train() wants w1 and w2 as leaves with requires_grad=True

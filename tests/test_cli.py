@@ -14,6 +14,7 @@ import warnings
 
 import pytest
 from ladder import (
+    COMPILE,
     ROOT,
     SCRIPTS,
     STEP_LOSS_LINE,
@@ -105,6 +106,8 @@ def test_defaults_reproduce_the_tutorial(script_name):
 def test_diverging_run_stops_with_one_message(script_name, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("error")            # a RuntimeWarning would fail the test
+        # but not what torch's own modules deprecate inside (Python hides those by default)
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch")
         status, out, err = run_main(script_name, ["--lr", "1", "--print-every", "1"], capsys)
     assert status == 1
     losses = step_losses(out)
@@ -174,9 +177,11 @@ def test_the_setup_lines_repeated_in_every_script_stay_identical():
     before_optim = ["two_layer_net_autograd", "two_layer_net_custom_function", "two_layer_net_nn",
                     "two_layer_net_tensor"]
     assert same_source("build_parser") == [
-        ["dynamic_net", "two_layer_net_module", "two_layer_net_optim"], before_optim]
+        ["dynamic_net", "two_layer_net_module", "two_layer_net_optim"], before_optim,
+        ["two_layer_net_compile"]]
     assert same_source("main") == [
-        ["dynamic_net"], before_optim, ["two_layer_net_module", "two_layer_net_optim"]]
+        ["dynamic_net"], before_optim, ["two_layer_net_compile"],
+        ["two_layer_net_module", "two_layer_net_optim"]]
 
 
 # --- Real processes -------------------------------------------------------------------------
@@ -185,7 +190,11 @@ def test_script_runs_from_another_folder(script_name, runs_from_another_folder):
     result = runs_from_another_folder[script_name]
     assert result.returncode == 0, result.stderr
     assert [t for t, _ in step_losses(result.stdout)] == [0, 1, 2]
-    if script_name in TORCH_SCRIPTS:
+    if script_name == COMPILE:
+        assert re.fullmatch(r"device: (cpu|cuda|mps), dtype: float32, backend: inductor, "
+                            r"mode: default\nfirst step \(capture and compile\): [0-9.]+ s; "
+                            r"then [0-9.]+ ms per step \(median of 2\)\n", result.stderr)
+    elif script_name in TORCH_SCRIPTS:
         assert re.fullmatch(r"device: (cpu|cuda|mps), dtype: float32"
                             r"(, optimizer: sgd, lr: [0-9.e-]+)?\n", result.stderr)
     else:
@@ -210,8 +219,10 @@ def test_numpy_step_runs_where_torch_cannot_be_imported(tmp_path):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT cannot be sent to a child on Windows")
-@pytest.mark.parametrize("name", ["two_layer_net_numpy", "two_layer_net_autograd"])
+@pytest.mark.parametrize("name", ["two_layer_net_numpy", "two_layer_net_autograd", COMPILE])
 def test_ctrl_c_stops_with_status_130(name, tmp_path):
+    """Once training has started (for step 9, after the compilation: test_compile.py checks
+    Ctrl-C during it)."""
     process = subprocess.Popen(
         [sys.executable, str(ROOT / f"{name}.py"), "--steps", "100000000"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

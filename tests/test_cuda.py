@@ -59,3 +59,23 @@ def test_dynamic_net_float64_on_cuda_matches_the_cpu():
     cuda_losses = dynamic.train(*dynamic.make_data(0, torch.float64, "cuda"), print_every=0)
     torch.testing.assert_close(torch.tensor(cuda_losses), torch.tensor(cpu_losses),
                                rtol=1e-7, atol=0)
+
+
+def test_compiled_step_float64_on_cuda_matches_step_3_on_the_cpu():
+    """Step 9 with inductor (Triton kernels on a GPU) against eager step 3 on the CPU."""
+    problem = random_problem(5, 64, 1000, 100, 10)
+    cpu_losses = load(REFERENCE).train(*inputs_for(REFERENCE, *problem), print_every=0)
+    args = inputs_for(REFERENCE, *problem, device="cuda")
+    cuda_losses = load("two_layer_net_compile").train(*args, print_every=0, backend="inductor")
+    torch.testing.assert_close(torch.tensor(cuda_losses), torch.tensor(cpu_losses),
+                               rtol=1e-7, atol=0)
+
+
+def test_compiled_step_with_cuda_graphs_trains(capsys):
+    status = load("two_layer_net_compile").main(
+        ["--steps", "20", "--device", "cuda", "--mode", "reduce-overhead"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    losses = [float(line.split()[1]) for line in out.splitlines()]
+    assert len(losses) == 20 and losses[-1] < losses[0] / 100
+    assert "mode: reduce-overhead" in err and "first step (capture and compile)" in err

@@ -7,6 +7,7 @@
 - `%run script.py --steps 2` in a kernel still takes the user's arguments.
 The kernels start when the tests are collected (conftest.py) and run beside the other tests.
 """
+import re
 import shutil
 import subprocess
 import sys
@@ -72,10 +73,11 @@ def test_runs_in_a_jupyter_kernel_as_in_a_terminal(script_name, kind, kernel_run
     out, err = streams(notebook, "stdout"), streams(notebook, "stderr")
     losses = step_losses(out)
     assert [t for t, _ in losses] == list(range(500))
-    # What the terminal prints (conftest runs `python <script> --steps 3`): the same first lines.
+    # What the terminal prints (conftest runs `python <script> --steps 3`): the same first lines,
+    # and the same on stderr up to what is measured there (step 9's times).
     terminal = runs_from_another_folder[script_name]
     assert out.splitlines()[:3] == terminal.stdout.splitlines()
-    assert err == terminal.stderr
+    assert re.sub(r"\d+(\.\d+)?", "#", err) == re.sub(r"\d+(\.\d+)?", "#", terminal.stderr)
     # And the losses are this step's own, computed here in float32 (rounding may differ).
     expected = default_losses(script_name, 0)
     assert losses[0][1] == pytest.approx(expected[0], rel=1e-5)
