@@ -72,6 +72,16 @@ def step_losses(out):
     return pairs
 
 
+# A line of torch's own logging (glog style: W1126 16:00:40.915000 ...), such as the warning
+# that a CUDA build of torch prints where it finds no CUDA while inductor builds C++ code.
+TORCH_LOG_LINE = re.compile(r"^[DIWEF]\d{4} \d\d:\d\d:\d\d\.\d+ .*\n?", re.M)
+
+
+def our_lines(err):
+    """Standard error without torch's own log lines."""
+    return TORCH_LOG_LINE.sub("", err)
+
+
 def load(name):
     return importlib.import_module(name)
 
