@@ -82,9 +82,12 @@ def forward_and_loss(x, y, w1, w2):
 def graph_printer():
     """A torch.compile backend that prints the forward and backward graphs on stderr, then runs
     them as captured, with PyTorch's own kernels (what the aot_eager backend does)."""
-    # The custom-backend recipe of PyTorch's torch.compile documentation, the same from torch
-    # 2.0 to 2.14: aot_autograd() hands our function each graph that AOTAutograd derives, as a
-    # torch.fx.GraphModule whose print_readable() names every operation and its source line.
+    # The custom-backend recipe of PyTorch's torch.compile documentation, which works alike on
+    # every torch this project admits (run on 2.4, 2.13 and 2.14): aot_autograd() hands our
+    # function each graph that AOTAutograd derives, as a torch.fx.GraphModule whose
+    # print_readable() names every operation and the source line it came from. (torch's
+    # logging, TORCH_LOGS=aot_graphs, prints them too, but among pages of metadata, with a
+    # log prefix on every line.)
     from functorch.compile import make_boxed_func
     from torch._dynamo.backends.common import aot_autograd
 
