@@ -268,6 +268,11 @@ def main(argv=None):
               f"{graphs_of_a_dynamic_net(drawn)} graphs recorded, one per depth met "
               f"({len(set(drawn))})")
         return 0
+    if backend == "inductor":
+        from torch._inductor import config as inductor_config
+        # One compile thread, so no pool of worker processes: this net has few kernels to
+        # compile, and on torch 2.4 the workers print tracebacks of their own at Ctrl-C.
+        inductor_config.compile_threads = 1
     print(f"device: {device}, dtype: {args.dtype}, backend: {backend}, mode: {args.mode}",
           file=sys.stderr)
     x, y, w1, w2 = make_data(args.seed, getattr(torch, args.dtype), device)
