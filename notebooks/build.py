@@ -22,15 +22,13 @@ FOLDER = ROOT / "notebooks"
 CELL_BREAK = "\n\n\n"
 
 
-def ladder():
-    """The scripts of README.md's ladder table, in order: row n is step n."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def ladder(readme):
+    """The scripts of the README's ladder table, in order: row n is step n."""
     return re.findall(r"^\| \d+ \| \[`(\w+)\.py`\]", readme, re.M)
 
 
-def readme_section(step):
-    """The text of README.md's "## Step <step>: ..." section, its heading made the title."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def readme_section(readme, step):
+    """The text of the README's "## Step <step>: ..." section, its heading made the title."""
     found = re.search(rf"^## (Step {step}:.*?)(?=^## )", readme, re.M | re.S)
     if not found:
         raise SystemExit(f"build.py: README.md has no section '## Step {step}:'")
@@ -44,12 +42,12 @@ def code_cells(script):
     return [piece.strip("\n") for piece in pieces]
 
 
-def build(name):
-    step = ladder().index(name) + 1
+def build(name, step, readme):
+    """The notebook of step `step`, whose script is `name`.py, as the text of an .ipynb file."""
     script = (ROOT / f"{name}.py").read_text(encoding="utf-8")
     note = (f"*Built by `notebooks/build.py` from [`{name}.py`](../{name}.py) and its section "
             "of the README. Run the cells in order; the last one trains the net.*")
-    cells = [nbformat.v4.new_markdown_cell(readme_section(step) + "\n\n" + note)]
+    cells = [nbformat.v4.new_markdown_cell(readme_section(readme, step) + "\n\n" + note)]
     cells += [nbformat.v4.new_code_cell(piece) for piece in code_cells(script)]
     for number, cell in enumerate(cells):
         cell["id"] = f"{name.replace('_', '-')}-{number}"    # fixed ids: a rebuild is identical
@@ -68,11 +66,12 @@ def main(argv=None):
     parser.add_argument("--folder", type=Path, default=FOLDER,
                         help="where the notebooks are (default: notebooks/ of the repository)")
     args = parser.parse_args(argv)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     stale = []
-    scripts = ladder()
-    for name in scripts:
+    scripts = ladder(readme)
+    for step, name in enumerate(scripts, start=1):
         path = args.folder / f"{name}.ipynb"
-        text = build(name)
+        text = build(name, step, readme)
         if path.exists() and path.read_text(encoding="utf-8") == text:
             continue
         stale.append(path.name)

@@ -24,9 +24,9 @@ SCRIPTS = [
 TORCH_SCRIPTS = SCRIPTS[1:]
 COMPILE = "two_layer_net_compile"
 
-# The steps that train the very same two-layer net, with how each takes its weights (step 9,
-# which trains it too, has tests of its own, test_compile.py: compiling is slow, and it needs
-# an argument to pick a backend):
+# The steps that train the very same two-layer net, with how each takes its weights (step 9
+# trains it too, but its train() compiles, which is slow, and takes a backend: its training is
+# tested in test_compile.py; its gradients are in KINDS, below, with these):
 #   numpy    -> numpy arrays
 #   manual   -> plain tensors, gradients by hand
 #   autograd -> tensors; train() wants w1 and w2 as leaves with requires_grad=True
@@ -41,6 +41,10 @@ STEPS = {
     "two_layer_net_module": "nn",
 }
 TORCH_STEPS = [name for name, kind in STEPS.items() if kind != "numpy"]
+# Every step with loss_and_grads(x, y, w1, w2) for the two-layer net: steps 1 to 7, and step 9,
+# which takes its weights as step 3 does (its loss_and_grads compiles with aot_eager).
+KINDS = {**STEPS, COMPILE: "autograd"}
+GRADIENT_STEPS = list(KINDS)
 CORE_STEPS = ["two_layer_net_numpy", "two_layer_net_tensor", "two_layer_net_autograd"]
 # The independent oracle the other steps are compared with: autograd, in float64.
 REFERENCE = "two_layer_net_autograd"
@@ -56,6 +60,7 @@ RELU_GRAD_AT_ZERO = {
     "two_layer_net_nn": 0.0,                 # nn.ReLU
     "two_layer_net_optim": 0.0,              # nn.ReLU
     "two_layer_net_module": 0.0,             # torch.relu
+    COMPILE: CLAMP_GRAD_AT_ZERO,             # step 3's clamp(min=0), captured
 }
 
 
@@ -106,7 +111,7 @@ def random_problem(seed, n, d_in, h, d_out):
 
 def inputs_for(name, x, y, w1, w2, device="cpu"):
     """Copies of the arrays in the form the step `name` takes them."""
-    kind = STEPS[name]
+    kind = KINDS[name]
     if kind == "numpy":
         return [a.copy() for a in (x, y, w1, w2)]
     x, y, w1, w2 = [torch.tensor(a, device=device) for a in (x, y, w1, w2)]

@@ -405,9 +405,14 @@ def lower_bounds():
     return bounds
 
 
+def lowest_pins():
+    """name -> version of every pin in .ci/lowest.txt (each is written `name==version`)."""
+    lines = (ROOT / ".ci" / "lowest.txt").read_text().splitlines()
+    return dict(line.split("==") for line in lines if line.strip() and not line.startswith("#"))
+
+
 def test_ci_pins_each_requirement_at_its_lower_bound():
-    pins = dict(line.split("==") for line in (ROOT / ".ci" / "lowest.txt").read_text().splitlines()
-                if line.strip() and not line.startswith("#"))
+    pins = lowest_pins()
     bounds = lower_bounds()
     assert pins.keys() == bounds.keys()
     for name, bound in bounds.items():
@@ -417,8 +422,7 @@ def test_ci_pins_each_requirement_at_its_lower_bound():
 
 @pytest.mark.parametrize("readme", READMES)
 def test_readme_names_the_versions_ci_runs(readme):
-    pins = [line.replace("==", " ") for line in (ROOT / ".ci" / "lowest.txt").read_text()
-            .splitlines() if line.strip() and not line.startswith("#")]
+    pins = [f"{name} {version}" for name, version in lowest_pins().items()]
     found = text(readme)
     assert all(pin in found for pin in pins), [pin for pin in pins if pin not in found]
     bounds = lower_bounds()
