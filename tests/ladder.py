@@ -153,6 +153,12 @@ def central_differences(loss, w, eps=1e-6):
     return numeric
 
 
+def as_float64(values):
+    """Python floats (losses) as a float64 tensor, for torch.testing.assert_close: torch.tensor
+    of a list of floats makes float32 of them, rounding away what a float64 comparison is about."""
+    return torch.tensor(values, dtype=torch.float64)
+
+
 def as_tensor(value):
     """A detached CPU tensor (dtype kept), for torch.testing.assert_close."""
     if isinstance(value, torch.Tensor):

@@ -17,6 +17,7 @@ from ladder import (
     COMPILE,
     REFERENCE,
     ROOT,
+    as_float64,
     inputs_for,
     load,
     random_problem,
@@ -50,7 +51,7 @@ def test_float64_losses_follow_step_3_for_500_steps(backend):
     reference = load(REFERENCE).train(*inputs_for(REFERENCE, *problem), print_every=0)
     x, y, w1, w2 = inputs_for(COMPILE, *problem)
     losses = load(COMPILE).train(x, y, w1, w2, print_every=0, backend=backend)
-    torch.testing.assert_close(torch.tensor(losses), torch.tensor(reference), rtol=1e-9, atol=0)
+    torch.testing.assert_close(as_float64(losses), as_float64(reference), rtol=1e-9, atol=0)
     assert w1.grad is None and w2.grad is None      # cleared after every update, as in step 3
 
 

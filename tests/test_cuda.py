@@ -1,7 +1,7 @@
 """On CUDA the torch steps compute what they compute on the CPU. Skipped where there is no CUDA."""
 import pytest
 import torch
-from ladder import REFERENCE, inputs_for, load, random_problem
+from ladder import REFERENCE, as_float64, inputs_for, load, random_problem
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
                                 reason="CUDA is not available on this machine")
@@ -41,7 +41,7 @@ def test_float64_training_on_cuda_matches_the_cpu(torch_step_name):
     args = inputs_for(torch_step_name, *problem, device="cuda")
     cuda_losses = load(torch_step_name).train(*args, print_every=0)
     assert args[2].device.type == "cuda"
-    torch.testing.assert_close(torch.tensor(cuda_losses), torch.tensor(cpu_losses),
+    torch.testing.assert_close(as_float64(cuda_losses), as_float64(cpu_losses),
                                rtol=1e-7, atol=0)
 
 
@@ -57,7 +57,7 @@ def test_dynamic_net_float64_on_cuda_matches_the_cpu():
     dynamic = load("dynamic_net")
     cpu_losses = dynamic.train(*dynamic.make_data(0, torch.float64, "cpu"), print_every=0)
     cuda_losses = dynamic.train(*dynamic.make_data(0, torch.float64, "cuda"), print_every=0)
-    torch.testing.assert_close(torch.tensor(cuda_losses), torch.tensor(cpu_losses),
+    torch.testing.assert_close(as_float64(cuda_losses), as_float64(cpu_losses),
                                rtol=1e-7, atol=0)
 
 
@@ -67,7 +67,7 @@ def test_compiled_step_float64_on_cuda_matches_step_3_on_the_cpu():
     cpu_losses = load(REFERENCE).train(*inputs_for(REFERENCE, *problem), print_every=0)
     args = inputs_for(REFERENCE, *problem, device="cuda")
     cuda_losses = load("two_layer_net_compile").train(*args, print_every=0, backend="inductor")
-    torch.testing.assert_close(torch.tensor(cuda_losses), torch.tensor(cpu_losses),
+    torch.testing.assert_close(as_float64(cuda_losses), as_float64(cpu_losses),
                                rtol=1e-7, atol=0)
 
 

@@ -9,6 +9,7 @@ from ladder import (
     REFERENCE,
     STEPS,
     TORCH_STEPS,
+    as_float64,
     as_tensor,
     default_data,
     default_losses,
@@ -34,7 +35,7 @@ def test_same_500_losses_from_the_same_float64_start(step_name, reference_losses
     losses = load(step_name).train(*inputs_for(step_name, *float64_start()), print_every=0)
     assert len(losses) == 500 and all(isinstance(loss, float) for loss in losses)
     # Within 1e-7 relative at every step (atol=0: the late, tiny losses count in full).
-    torch.testing.assert_close(torch.tensor(losses), torch.tensor(reference_losses),
+    torch.testing.assert_close(as_float64(losses), as_float64(reference_losses),
                                rtol=1e-7, atol=0)
 
 
