@@ -38,6 +38,7 @@ import json
 import math
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -74,6 +75,13 @@ DEFAULT_SIZES = {"cpu": ["tiny", "default", "1024", "2048"], "cuda": list(SIZES)
                  "mps": list(SIZES)}
 TINY_LEARNING_RATE = 1e-12
 BLOCK_SECONDS = 0.02
+# Step 10 runs as several processes, started by torchrun: it is timed apart, at the default size
+# on the CPU, by the median step time its rank 0 reports (--timings) over DDP_STEPS steps.
+DDP = "two_layer_net_ddp"
+DDP_STEPS = 300
+# What DDP all-reduces per step: every gradient (w1 and w2: D_in * H + H * D_out numbers), plus
+# the loss that the step adds up over processes to print it.
+GRADIENTS = 1000 * 100 + 100 * 10
 
 
 def synchronize(device):
@@ -178,6 +186,81 @@ def measure(device, size, rounds):
             ratios[name].append(step_time / floor_time)
     return {name: (statistics.median(samples), statistics.median(ratios.get(name, [1.0])))
             for name, samples in times.items() if samples}
+
+
+def torchrun(processes, *args):
+    """Run torchrun --standalone --nproc_per_node <processes> <args> on this machine's CPU, as
+    the README launches step 10; returns the CompletedProcess."""
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    launcher = [torchrun] if os.path.exists(torchrun) else [sys.executable, "-m",
+                                                           "torch.distributed.run"]
+    result = subprocess.run([*launcher, "--standalone", "--nproc_per_node", str(processes),
+                             *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"torchrun with {processes} processes failed: {result.stderr[-500:]}")
+    return result
+
+
+def ddp_milliseconds(processes):
+    """Milliseconds per step of step 10 with this many processes (gloo, on the CPU): the median
+    over DDP_STEPS steps that its rank 0 measures (--timings); then, in the same processes'
+    stead, of an all_reduce of the gradients' size alone, and of the loss's."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    err = torchrun(processes, os.path.join(here, f"{DDP}.py"), "--device", "cpu",
+                   "--steps", str(DDP_STEPS), "--print-every", "0",
+                   "--lr", str(TINY_LEARNING_RATE), "--timings").stderr
+    step = float(re.search(r"^([0-9.]+) ms per step", err, re.M)[1])
+    alone = json.loads(torchrun(processes, os.path.abspath(__file__), "--probe-all-reduce")
+                       .stdout.strip().splitlines()[-1])
+    return {"step": step, "gradients": alone["gradients"], "loss": alone["loss"]}
+
+
+def probe_all_reduce():
+    """Run by each process under torchrun: median milliseconds of all_reduce (gloo) of a tensor
+    of GRADIENTS float32 numbers, and of one number; rank 0 prints them as JSON."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo")
+    medians = {}
+    for name, size in [("gradients", GRADIENTS), ("loss", 1)]:
+        tensor, samples = torch.zeros(size), []
+        for _ in range(DDP_STEPS):
+            start = time.perf_counter()
+            dist.all_reduce(tensor)
+            samples.append(time.perf_counter() - start)
+        medians[name] = statistics.median(samples) * 1e3
+    dist.destroy_process_group()
+    if int(os.environ["RANK"]) == 0:
+        print(json.dumps(medians))
+
+
+def measure_ddp(process_counts, rounds):
+    """Median of each of ddp_milliseconds' times over rounds for each process count, and the
+    median ratio of its step time to the first count's, the counts taking turns every round."""
+    samples = {count: [] for count in process_counts}
+    ratios = {count: [] for count in process_counts}
+    for _ in range(rounds):
+        this_round = {count: ddp_milliseconds(count) for count in process_counts}
+        for count, times in this_round.items():
+            samples[count].append(times)
+            ratios[count].append(times["step"] / this_round[process_counts[0]]["step"])
+    return {count: ({key: statistics.median(times[key] for times in samples[count])
+                     for key in samples[count][0]}, statistics.median(ratios[count]))
+            for count in process_counts}
+
+
+def print_ddp_table(process_counts, rounds):
+    print(f"\n| step 10, 64, 1000, 100, 10, cpu | ms per step | x {process_counts[0]} "
+          "process | all_reduce of the gradients alone, ms | of the loss alone, ms "
+          "| bytes each process sends per step, at least |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for count, (times, ratio) in measure_ddp(process_counts, rounds).items():
+        # An all-reduce of B bytes over W processes: each sends at least 2 (W - 1) / W * B
+        # (reduce-scatter, then all-gather), the gradients' 4 bytes each and the loss's 4.
+        sent = round(2 * (count - 1) / count * (GRADIENTS + 1) * 4)
+        print(f"| {DDP}, {count} process{'es' if count > 1 else ''} | {times['step']:.3f} "
+              f"| {ratio:.2f} | {times['gradients']:.3f} | {times['loss']:.3f} | {sent:,} |",
+              flush=True)
 
 
 def proc_status_kib(field):
@@ -289,6 +372,13 @@ def device_list(text):
     return names
 
 
+def process_list(text):
+    if text == "0":
+        return []
+    counts = [whole_number(1, 64)(part) for part in text.split(",")]
+    return counts
+
+
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=device_list, default=available_devices(),
@@ -298,9 +388,13 @@ def build_parser():
                              "on the CPU, up to 4096 on a GPU)")
     parser.add_argument("--rounds", type=whole_number(1), default=9,
                         help="timed rounds; the table shows medians (default: %(default)s)")
+    parser.add_argument("--processes", type=process_list, default=[1, 2],
+                        help="step 10 (DDP, on the cpu) with these numbers of processes, "
+                             "comma-separated; 0: leave it out (default: 1,2)")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the memory measurement (one fresh process per row)")
     parser.add_argument("--probe-memory", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--probe-all-reduce", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
@@ -309,6 +403,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.probe_memory:
         print(json.dumps(probe_memory(*args.probe_memory)))
+        return 0
+    if args.probe_all_reduce:
+        probe_all_reduce()
         return 0
     print(describe_machine(args.devices))
     print(f"- medians of {args.rounds} rounds; float32; learning rate {TINY_LEARNING_RATE}\n")
@@ -327,6 +424,8 @@ def main(argv=None):
                           f"| {seconds * 1e3:.3f} | {flops_per_step(size) / seconds / 1e9:.1f} "
                           f"| {ratio:.2f} | {mib(memory['peak'])} | {mib(memory['growth'])} |",
                           flush=True)
+        if "cpu" in args.devices and args.processes:
+            print_ddp_table(args.processes, args.rounds)
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130

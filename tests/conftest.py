@@ -21,6 +21,7 @@ IMPORT_ALL = ("import sys; sys.path.insert(0, sys.argv[1]); import two_layer_net
               "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')); "
               + "; ".join(f"import {name}" for name in SCRIPTS))
 _started = {}
+_torchrun_runs = {}
 
 
 # Runs in a real Jupyter kernel, also started at collection: each committed notebook, each
@@ -61,6 +62,20 @@ def start_kernel_runs():
                     str(target)], folder, _kernel_runs)
 
 
+def start_torchrun_runs():
+    """Step 10 launched by torchrun, as the README launches it: float64 training with 1, 2 and
+    3 processes (3 does not divide the batch of 64), a diverging run and a bad option."""
+    from test_ddp import torchrun_command
+
+    folder = tempfile.mkdtemp(prefix="torchrun-")
+    runs = {("float64", processes): torchrun_command(processes, "--dtype", "float64")
+            for processes in [1, 2, 3]}
+    runs["--lr 1"] = torchrun_command(2, "--lr", "1")
+    runs["--steps 0"] = torchrun_command(2, "--steps", "0")
+    for key, command in runs.items():
+        start(key, command, folder, _torchrun_runs)
+
+
 def pytest_collection_modifyitems(session, config, items):
     used = {name for item in items for name in item.fixturenames}
     if "runs_from_another_folder" in used:
@@ -70,6 +85,8 @@ def pytest_collection_modifyitems(session, config, items):
         commands["import all"] = [sys.executable, "-c", IMPORT_ALL, str(ROOT)]
         for name, command in commands.items():
             start(name, command, folder, _started)
+    if "torchrun_runs" in used:
+        start_torchrun_runs()
     if "kernel_runs" in used:
         start_kernel_runs()
 
@@ -83,6 +100,12 @@ def runs_from_another_folder():
     """name -> CompletedProcess of `python <script> --steps 3`, and "import all" -> the run
     that imports every script and prints which torch modules the numpy step loaded."""
     return finished(_started)
+
+
+@pytest.fixture(scope="session")
+def torchrun_runs():
+    """key -> CompletedProcess of a torchrun launch of step 10 (see start_torchrun_runs)."""
+    return finished(_torchrun_runs)
 
 
 @pytest.fixture(scope="session")

@@ -20,9 +20,11 @@ SCRIPTS = [
     "two_layer_net_module",
     "dynamic_net",
     "two_layer_net_compile",
+    "two_layer_net_ddp",
 ]
 TORCH_SCRIPTS = SCRIPTS[1:]
 COMPILE = "two_layer_net_compile"
+DDP = "two_layer_net_ddp"
 
 # The steps that train the very same two-layer net, with how each takes its weights (step 9
 # trains it too, but its train() compiles, which is slow, and takes a backend: its training is

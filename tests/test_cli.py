@@ -15,6 +15,7 @@ import warnings
 import pytest
 from ladder import (
     COMPILE,
+    DDP,
     ROOT,
     SCRIPTS,
     STEP_LOSS_LINE,
@@ -179,10 +180,15 @@ def test_the_setup_lines_repeated_in_every_script_stay_identical():
                     "two_layer_net_tensor"]
     assert same_source("build_parser") == [
         ["dynamic_net", "two_layer_net_module", "two_layer_net_optim"], before_optim,
-        ["two_layer_net_compile"]]
+        ["two_layer_net_compile"], ["two_layer_net_ddp"]]
     assert same_source("main") == [
-        ["dynamic_net"], before_optim, ["two_layer_net_compile"],
+        ["dynamic_net"], before_optim, ["two_layer_net_compile"], ["two_layer_net_ddp"],
         ["two_layer_net_module", "two_layer_net_optim"]]
+    # Step 10 keeps step 7's model, loss and data, and adds the process group around them.
+    for helper in ["make_data", "TwoLayerNet"]:
+        assert (inspect.getsource(getattr(scripts["two_layer_net_ddp"], helper)).replace(
+            ", and in every process.", ".") ==
+            inspect.getsource(getattr(scripts["two_layer_net_module"], helper))), helper
 
 
 # --- Real processes -------------------------------------------------------------------------
@@ -196,6 +202,10 @@ def test_script_runs_from_another_folder(script_name, runs_from_another_folder):
                             r"mode: default\nfirst step \(capture and compile\): [0-9.]+ s; "
                             r"then [0-9.]+ ms per step \(median of 2\)\n",
                             our_lines(result.stderr)), result.stderr
+    elif script_name == DDP:                          # no launcher: a world of one, it says
+        assert result.stderr == ("device: cpu, dtype: float32, optimizer: sgd, lr: 1e-06, "
+                                 "backend: gloo, processes: 1 (no launcher; torchrun "
+                                 "--nproc_per_node 2 starts 2)\n") or "cuda" in result.stderr
     elif script_name in TORCH_SCRIPTS:
         assert re.fullmatch(r"device: (cpu|cuda|mps), dtype: float32"
                             r"(, optimizer: sgd, lr: [0-9.e-]+)?\n", result.stderr)
