@@ -23,6 +23,11 @@ before the data was made (CPU: resident set size; CUDA: PyTorch's allocator), an
 from a run of 5 steps to one of 10, with the results of both held: a graph kept alive from step
 to step would show here (on the CPU the resident set can still move by a few MiB either way).
 
+Step 10 runs as several processes, so it is timed apart, on the CPU at the default size, in
+runs launched by torchrun with 1 and 2 processes (--processes): the median step time that its
+rank 0 measures, and in other launches the time of an all_reduce alone of a tensor the size of
+the gradients and of one number, the loss; with the bytes each process must send per step.
+
 On a small shared machine, one thread per library gives steadier numbers (and, at the default
 size, faster ones): OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmark.py
 
@@ -203,8 +208,9 @@ def torchrun(processes, *args):
 
 def ddp_milliseconds(processes):
     """Milliseconds per step of step 10 with this many processes (gloo, on the CPU): the median
-    over DDP_STEPS steps that its rank 0 measures (--timings); then, in the same processes'
-    stead, of an all_reduce of the gradients' size alone, and of the loss's."""
+    over DDP_STEPS steps that its rank 0 measures (--timings); then, from a second launch with
+    as many processes, the median time of an all_reduce alone of the gradients' size and of
+    the loss's."""
     here = os.path.dirname(os.path.abspath(__file__))
     err = torchrun(processes, os.path.join(here, f"{DDP}.py"), "--device", "cpu",
                    "--steps", str(DDP_STEPS), "--print-every", "0",
@@ -258,7 +264,7 @@ def print_ddp_table(process_counts, rounds):
         # An all-reduce of B bytes over W processes: each sends at least 2 (W - 1) / W * B
         # (reduce-scatter, then all-gather), the gradients' 4 bytes each and the loss's 4.
         sent = round(2 * (count - 1) / count * (GRADIENTS + 1) * 4)
-        print(f"| {DDP}, {count} process{'es' if count > 1 else ''} | {times['step']:.3f} "
+        print(f"| {count} process{'es' if count > 1 else ''} | {times['step']:.3f} "
               f"| {ratio:.2f} | {times['gradients']:.3f} | {times['loss']:.3f} | {sent:,} |",
               flush=True)
 

@@ -1,11 +1,13 @@
 """Plot the loss of every step of the ladder against the training step, in one PNG.
 
 Runs each script's main() with one seed (on the CPU, with its other defaults), reads the `step
-loss` lines it prints, and draws them on a log scale. Steps 2 to 7 start from the same numbers
-and do the same maths, so their lines lie on top of each other, and so does step 9's, the same
-maths compiled (dotted, on top); step 1 draws its numbers with numpy (another start) and
-computes in float64 (the torch steps default to float32), and dynamic_net is a different,
-deeper net. The picture says so in its legend.
+loss` lines it prints, and draws them on a log scale; step 10 runs twice, as a world of one
+process and launched by torchrun with two. Steps 2 to 7 start from the same numbers and do the
+same maths, so their lines lie on top of each other, and so do step 9's, the same maths
+compiled (dotted), and step 10's, the same maths split over processes (dash-dotted and finely
+dotted); step 1 draws its numbers with numpy (another start) and computes in float64 (the torch
+steps default to float32), and dynamic_net is a different, deeper net. The picture says so in
+its legend.
 
 Needs matplotlib (pip install matplotlib); the steps themselves do not.
 
@@ -19,6 +21,7 @@ import importlib
 import io
 import math
 import os
+import subprocess
 import sys
 
 from two_layer_net_numpy import whole_number
@@ -27,7 +30,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 # Every step of the ladder, in order, with its label and line style. The overlapping lines of
 # steps 2 to 7 are drawn widest first, so that each stays visible under the ones drawn after
-# it; step 1 is dashed and step 9 dotted, both drawn on top.
+# it; step 1 is dashed, step 9 dotted and step 10 dash-dotted (1 process) and finely dotted
+# (2 processes), drawn on top.
 LADDER = [
     ("two_layer_net_numpy", "1 numpy (float64, its own random start)",
      dict(lw=1.5, color="black", ls="--", zorder=3)),
@@ -40,15 +44,28 @@ LADDER = [
     ("dynamic_net", "8 dynamic net (another net)", dict(lw=1.0, color="tab:orange")),
     ("two_layer_net_compile", "9 compiled (inductor)", dict(lw=1.5, color="tab:red", ls=":",
                                                              zorder=4)),
+    ("two_layer_net_ddp", "10 DDP, 1 process", dict(lw=1.5, color="tab:green", ls="-.",
+                                                    zorder=5)),
+    ("two_layer_net_ddp, 2 processes", "10 DDP, 2 processes (torchrun)",
+     dict(lw=1.0, color="tab:purple", ls=(0, (1, 3)), zorder=6)),
 ]
+# Launched as the README launches it, from the Python that runs this script.
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node"]
 
 
 def run_step(name, seed, steps):
     """The losses a step prints with this seed, on the CPU, with its other defaults."""
-    step = importlib.import_module(name)
     argv = ["--seed", str(seed), "--steps", str(steps)]
     if name != "two_layer_net_numpy":
         argv += ["--device", "cpu"]
+    if name.endswith(", 2 processes"):
+        script = os.path.join(HERE, name.split(",")[0] + ".py")
+        result = subprocess.run(TORCHRUN + ["2", script] + argv, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"torchrun ... {name}.py {' '.join(argv)} failed: "
+                               f"{result.stderr.strip()[-300:]}")
+        return [float(line.split()[1]) for line in result.stdout.splitlines()]
+    step = importlib.import_module(name)
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         status = step.main(argv)
@@ -65,8 +82,8 @@ def draw(losses, seed, path, pyplot):
     axes.set_xlabel("training step")
     axes.set_ylabel("loss (sum of squared errors)")
     axes.set_title(f"Loss of every step of the ladder, seed {seed}\n"
-                   "steps 2 to 7 and 9 start from the same numbers: their lines lie on top of each "
-                   "other", fontsize=10)
+                   "steps 2 to 7, 9 and 10 start from the same numbers: their lines lie on top "
+                   "of each other", fontsize=10)
     axes.grid(True, which="major", alpha=0.3)
     axes.legend(fontsize=9)
     figure.tight_layout()

@@ -1,6 +1,7 @@
 """Fixtures that parametrise a test over the steps of the ladder, and the scripts' own runs."""
 import concurrent.futures
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -63,17 +64,38 @@ def start_kernel_runs():
 
 
 def start_torchrun_runs():
-    """Step 10 launched by torchrun, as the README launches it: float64 training with 1, 2 and
-    3 processes (3 does not divide the batch of 64), a diverging run and a bad option."""
-    from test_ddp import torchrun_command
+    """Step 10 launched by torchrun: float64 training with 1, 2 and 3 processes (3 does not
+    divide the batch of 64), a diverging run, a bad option, and the README's torchrun commands
+    with --steps 3 (its two-machine pair on loopback, both at once, with a free port)."""
+    import socket
+
+    from test_ddp import launcher, torchrun_command
+    from test_readme import shown_commands
 
     folder = tempfile.mkdtemp(prefix="torchrun-")
     runs = {("float64", processes): torchrun_command(processes, "--dtype", "float64")
             for processes in [1, 2, 3]}
     runs["--lr 1"] = torchrun_command(2, "--lr", "1")
     runs["--steps 0"] = torchrun_command(2, "--steps", "0")
+    pair = {}
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for command in shown_commands():
+        words = command.split()
+        if words[0] != "torchrun":
+            continue
+        launch = launcher() + [
+            re.sub(r"^\d+\.\d+\.\d+\.\d+:\d+$", f"127.0.0.1:{port}", word)
+            for word in words[1:-1]] + [str(ROOT / words[-1]), "--steps", "3"]
+        (pair if "--nnodes" in words else runs)[("README", command)] = launch
     for key, command in runs.items():
         start(key, command, folder, _torchrun_runs)
+    together = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(pair)))
+    for key, command in pair.items():
+        _torchrun_runs[key] = together.submit(subprocess.run, command, cwd=folder,
+                                              capture_output=True, text=True, timeout=300,
+                                              env=ONE_THREAD)
 
 
 def pytest_collection_modifyitems(session, config, items):

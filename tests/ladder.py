@@ -1,5 +1,7 @@
 """What the tests know about the ladder: its steps, and how to hand each one the same numbers."""
+import contextlib
 import functools
+import gc
 import importlib
 import re
 from pathlib import Path
@@ -131,13 +133,30 @@ def default_data(name, seed, dtype="float32"):
     return step.make_data(seed, getattr(torch, dtype), "cpu")
 
 
+@contextlib.contextmanager
+def world_of_one():
+    """A process group of this process alone, as step 10's main() makes without a launcher,
+    for calling its train() directly."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        yield
+    finally:
+        gc.collect()                 # DDP's reference cycle first (see step 10's main)
+        dist.destroy_process_group()
+
+
 @functools.cache
 def default_losses(name, seed, dtype="float32", **options):
     """The 500 losses of a step's own start for `seed`, with train()'s defaults unless
-    `options` say otherwise (cached: several tests read the same runs)."""
+    `options` say otherwise (cached: several tests read the same runs); step 10 in a world of
+    one process."""
     if name == "dynamic_net":
         options = {"seed": seed, **options}
-    return tuple(load(name).train(*default_data(name, seed, dtype), print_every=0, **options))
+    with world_of_one() if name == DDP else contextlib.nullcontext():
+        return tuple(load(name).train(*default_data(name, seed, dtype), print_every=0,
+                                      **options))
 
 
 def central_differences(loss, w, eps=1e-6):

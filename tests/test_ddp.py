@@ -34,13 +34,17 @@ TORCHRUN_FAILURE = re.compile(r"Traceback \(most recent call last\):\n.*"
                               r"ChildFailedError: \n=+\n.*\n=+\n?", re.S)
 
 
+def launcher():
+    """torchrun, from the environment the tests run in."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    return [str(torchrun)] if torchrun.exists() else [sys.executable, "-m",
+                                                      "torch.distributed.run"]
+
+
 def torchrun_command(processes, *args):
     """The README's command: torchrun --standalone --nproc_per_node P two_layer_net_ddp.py."""
-    torchrun = Path(sys.executable).with_name("torchrun")
-    launcher = [str(torchrun)] if torchrun.exists() else [sys.executable, "-m",
-                                                          "torch.distributed.run"]
-    return [*launcher, "--standalone", "--nproc_per_node", str(processes),
-            str(ROOT / PROG), *args]
+    return [*launcher(), "--standalone", "--nproc_per_node", str(processes), str(ROOT / PROG),
+            *args]
 
 
 def without_torchruns_report(err):

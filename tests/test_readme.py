@@ -16,7 +16,16 @@ import textwrap
 
 import pytest
 import torch
-from ladder import ROOT, SCRIPTS, STEPS, default_data, default_losses, load, run_main
+from ladder import (
+    ROOT,
+    SCRIPTS,
+    STEPS,
+    default_data,
+    default_losses,
+    load,
+    run_main,
+    step_losses,
+)
 
 READMES = ["README.md", "README.zh-CN.md"]
 TOOLS = ["benchmark", "check_gradients", "plot_losses"]
@@ -108,7 +117,8 @@ def test_quoted_code_is_code_from_its_script(readme):
 
 # Extra arguments that keep each tool's run short; argparse keeps the last value given.
 SHORTER = {"plot_losses": ["--steps", "5"], "benchmark": ["--sizes", "default", "--rounds", "1",
-                                                          "--no-memory", "--devices", "cpu"]}
+                                                          "--no-memory", "--devices", "cpu",
+                                                          "--processes", "0"]}
 
 
 def shown_commands():
@@ -120,8 +130,16 @@ def shown_commands():
 
 
 @pytest.mark.parametrize("command", shown_commands())
-def test_command_runs_and_exits_0(command, tmp_path, capsys):
+def test_command_runs_and_exits_0(command, tmp_path, capsys, torchrun_runs):
     words = shlex.split(command)
+    if words[0] == "torchrun":                 # run for real, with --steps 3 (conftest.py)
+        result = torchrun_runs[("README", command)]
+        assert result.returncode == 0, result.stderr
+        if "--node_rank 1" not in command:     # rank 0 is on node 0, and prints the losses
+            assert [t for t, _ in step_losses(result.stdout)] == [0, 1, 2]
+        else:
+            assert result.stdout == ""
+        return
     if words[:2] == ["ruff", "check"]:         # ruff's own folder may not be on PATH here
         result = subprocess.run([sys.executable, "-m", *words], cwd=ROOT, capture_output=True,
                                 text=True, timeout=120)
@@ -384,7 +402,8 @@ def test_benchmark_summaries_quote_their_tables(readme):
     """The paragraph under each table of times quotes times and ratios from it; when the table
     is measured again, the paragraph must follow."""
     tables = timing_tables(readme)
-    assert len(tables) == 4     # the CPU, the GPU, the CPU against the GPU, step 9 on the GPU
+    # the CPU, the GPU, the CPU against the GPU, step 9 on the GPU, step 10 with 1 and 2 processes
+    assert len(tables) == 5
     for cells, paragraph in tables:
         quoted = re.findall(r"\d+\.\d{2,3}", " ".join(paragraph))  # 1.5 (a target) is no cell
         assert len(quoted) >= 4, paragraph

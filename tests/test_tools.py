@@ -136,8 +136,9 @@ def test_floor_products_have_the_shapes_of_a_training_step():
 
 def test_benchmark_prints_a_markdown_row_per_step(capsys):
     status, out, _ = run_main("benchmark", ["--sizes", "default", "--rounds", "1",
-                                          "--devices", "cpu", "--no-memory"], capsys)
-    assert status == 0
+                                          "--devices", "cpu", "--no-memory", "--processes", "0"],
+                              capsys)
+    assert status == 0 and "step 10" not in out
     rows = [line for line in out.splitlines() if line.startswith("| ") and "cpu" in line]
     names = [row.split("|")[1].strip() for row in rows]
     assert names == ["floor (torch)", "floor (numpy)", *benchmark.STEPS]
@@ -146,7 +147,21 @@ def test_benchmark_prints_a_markdown_row_per_step(capsys):
         assert milliseconds > 0 and gflops > 0 and ratio > 0
 
 
+def test_benchmark_times_step_10_under_torchrun(capsys):
+    """One process, as the README's table's first row (two would cost the suite seconds more;
+    test_ddp.py launches two)."""
+    status, out, err = run_main("benchmark", ["--sizes", "tiny", "--rounds", "1", "--devices",
+                                              "cpu", "--no-memory", "--processes", "1"], capsys)
+    assert status == 0, err
+    table = out.split("| step 10, 64, 1000, 100, 10, cpu | ms per step |")[1].splitlines()
+    assert table[1] == "|---|---:|---:|---:|---:|---:|" and len(table) == 3
+    cells = [cell.strip() for cell in table[2].split("|")[1:-1]]
+    assert cells[0] == "1 process" and cells[2] == "1.00" and cells[5] == "0"
+    assert all(float(cell) > 0 for cell in cells[1:5])
+
+
 @pytest.mark.parametrize("argv, message", [
+    (["--processes", "65"], "must be from 1 to 64, got 65"),
     (["--sizes", "huge"], "unknown size 'huge'"),
     (["--rounds", "0"], "must be at least 1"),
     (["--devices", "tpu"], "'tpu' is not available here"),
