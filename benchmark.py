@@ -24,9 +24,10 @@ from a run of 5 steps to one of 10, with the results of both held: a graph kept 
 to step would show here (on the CPU the resident set can still move by a few MiB either way).
 
 Step 10 runs as several processes, so it is timed apart, on the CPU at the default size, in
-runs launched by torchrun with 1 and 2 processes (--processes): the median step time that its
-rank 0 measures, and in other launches the time of an all_reduce alone of a tensor the size of
-the gradients and of one number, the loss; with the bytes each process must send per step.
+runs launched by torchrun with 1 and 2 processes (--processes): each process runs step 10's
+train() for 300 steps, then an all_reduce alone of a tensor the size of the gradients and of
+one number, the loss, 300 times each; rank 0 reports the medians; with the bytes each process
+must send per step.
 
 On a small shared machine, one thread per library gives steadier numbers (and, at the default
 size, faster ones): OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmark.py
@@ -38,12 +39,12 @@ Run:
 """
 import argparse
 import ctypes
+import gc
 import importlib
 import json
 import math
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -81,7 +82,7 @@ DEFAULT_SIZES = {"cpu": ["tiny", "default", "1024", "2048"], "cuda": list(SIZES)
 TINY_LEARNING_RATE = 1e-12
 BLOCK_SECONDS = 0.02
 # Step 10 runs as several processes, started by torchrun: it is timed apart, at the default size
-# on the CPU, by the median step time its rank 0 reports (--timings) over DDP_STEPS steps.
+# on the CPU, by the median step time of its train() over DDP_STEPS steps, on rank 0.
 DDP = "two_layer_net_ddp"
 DDP_STEPS = 300
 # What DDP all-reduces per step: every gradient (w1 and w2: D_in * H + H * D_out numbers), plus
@@ -207,37 +208,35 @@ def torchrun(processes, *args):
 
 
 def ddp_milliseconds(processes):
-    """Milliseconds per step of step 10 with this many processes (gloo, on the CPU): the median
-    over DDP_STEPS steps that its rank 0 measures (--timings); then, from a second launch with
-    as many processes, the median time of an all_reduce alone of the gradients' size and of
-    the loss's."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    err = torchrun(processes, os.path.join(here, f"{DDP}.py"), "--device", "cpu",
-                   "--steps", str(DDP_STEPS), "--print-every", "0",
-                   "--lr", str(TINY_LEARNING_RATE), "--timings").stderr
-    step = float(re.search(r"^([0-9.]+) ms per step", err, re.M)[1])
-    alone = json.loads(torchrun(processes, os.path.abspath(__file__), "--probe-all-reduce")
-                       .stdout.strip().splitlines()[-1])
-    return {"step": step, "gradients": alone["gradients"], "loss": alone["loss"]}
+    """Milliseconds per step of step 10 with this many processes (gloo, on the CPU), and of an
+    all_reduce alone of the gradients' size and of the loss's, from one torchrun launch of
+    probe_ddp."""
+    result = torchrun(processes, os.path.abspath(__file__), "--probe-ddp")
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def probe_all_reduce():
-    """Run by each process under torchrun: median milliseconds of all_reduce (gloo) of a tensor
-    of GRADIENTS float32 numbers, and of one number; rank 0 prints them as JSON."""
+def probe_ddp():
+    """Run by each process under torchrun: the median milliseconds of a step of step 10's
+    train() over DDP_STEPS steps (default size, float32), then of an all_reduce of a tensor of
+    GRADIENTS float32 numbers and of one number; rank 0 prints them as JSON."""
     import torch.distributed as dist
 
-    dist.init_process_group("gloo")
-    medians = {}
+    step = importlib.import_module(DDP)
+    dist.init_process_group("gloo", timeout=step.TIMEOUT)
+    medians = {"step": []}
+    step.train(*step.make_data(0, torch.float32, "cpu"), steps=DDP_STEPS,
+               learning_rate=TINY_LEARNING_RATE, print_every=0, step_seconds=medians["step"])
     for name, size in [("gradients", GRADIENTS), ("loss", 1)]:
-        tensor, samples = torch.zeros(size), []
+        tensor, medians[name] = torch.zeros(size), []
         for _ in range(DDP_STEPS):
             start = time.perf_counter()
             dist.all_reduce(tensor)
-            samples.append(time.perf_counter() - start)
-        medians[name] = statistics.median(samples) * 1e3
+            medians[name].append(time.perf_counter() - start)
+    gc.collect()                        # step 10's DDP model first (see its main())
     dist.destroy_process_group()
     if int(os.environ["RANK"]) == 0:
-        print(json.dumps(medians))
+        print(json.dumps({name: statistics.median(samples) * 1e3
+                          for name, samples in medians.items()}))
 
 
 def measure_ddp(process_counts, rounds):
@@ -400,7 +399,7 @@ def build_parser():
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the memory measurement (one fresh process per row)")
     parser.add_argument("--probe-memory", nargs=3, help=argparse.SUPPRESS)
-    parser.add_argument("--probe-all-reduce", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--probe-ddp", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
@@ -410,8 +409,8 @@ def main(argv=None):
     if args.probe_memory:
         print(json.dumps(probe_memory(*args.probe_memory)))
         return 0
-    if args.probe_all_reduce:
-        probe_all_reduce()
+    if args.probe_ddp:
+        probe_ddp()
         return 0
     print(describe_machine(args.devices))
     print(f"- medians of {args.rounds} rounds; float32; learning rate {TINY_LEARNING_RATE}\n")

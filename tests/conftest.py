@@ -23,12 +23,21 @@ IMPORT_ALL = ("import sys; sys.path.insert(0, sys.argv[1]); import two_layer_net
               + "; ".join(f"import {name}" for name in SCRIPTS))
 _started = {}
 _torchrun_runs = {}
+_torchrun_aliases = {}
 
 
-# Runs in a real Jupyter kernel, also started at collection: each committed notebook, each
-# script pasted whole into one cell, and a `%run script --steps 2` (the user's arguments).
+# Runs in a real Jupyter kernel, also started at collection: each step's committed notebook,
+# then the script pasted whole into one cell, each after `%reset -f`, which empties the
+# namespace (so every part must import and define everything itself); and, after the
+# reference step, a `%run script --steps 2` (the user's arguments). The parts share two
+# kernels, not one each: a kernel costs seconds of starting and of importing torch, and this
+# machine has two cores. Errors do not stop a kernel (allow_errors): each part's test finds
+# its own in its cells' outputs.
+RESET = "%reset -f"
+KERNELS = [SCRIPTS[0::2], SCRIPTS[1::2]]
 _kernel_runs = {}
-_targets = {}
+_kernel_targets = {}
+_kernel_parts = {}
 
 
 # Two at a time, one thread each: on a machine of few cores, more would only fight for them
@@ -48,25 +57,33 @@ def start_kernel_runs():
     import nbformat  # a test tool of requirements-dev.txt, as nbclient
 
     folder = Path(tempfile.mkdtemp(prefix="kernel-"))
-    sources = {("notebook", name): ROOT / "notebooks" / f"{name}.ipynb" for name in SCRIPTS}
-    cells = {("pasted", name): (ROOT / f"{name}.py").read_text(encoding="utf-8")
-             for name in SCRIPTS}
-    cells[("%run", REFERENCE)] = f"%run {ROOT / REFERENCE}.py --steps 2"
-    for key, cell in cells.items():
-        sources[key] = folder / f"{key[0].strip('%')}-{key[1]}.ipynb"
-        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)]),
-                       sources[key])
-    for key, source in sources.items():
-        target = folder / f"executed-{key[0].strip('%')}-{key[1]}.ipynb"
-        _targets[key] = target
-        start(key, [sys.executable, str(ROOT / "tests" / "execute_notebook.py"), str(source),
-                    str(target)], folder, _kernel_runs)
+    for number, names in enumerate(KERNELS):
+        cells, parts = [], []
+        for name in names:
+            parts.append(("notebook", name))
+            cells += nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4).cells
+            parts.append(("pasted", name))
+            cells += [nbformat.v4.new_code_cell(RESET), nbformat.v4.new_code_cell(
+                (ROOT / f"{name}.py").read_text(encoding="utf-8"))]
+            if name == REFERENCE:
+                parts.append(("%run", name))
+                cells += [nbformat.v4.new_code_cell(RESET), nbformat.v4.new_code_cell(
+                    f"%run {ROOT / name}.py --steps 2")]
+            cells.append(nbformat.v4.new_code_cell(RESET))
+        source = folder / f"kernel-{number}.ipynb"
+        _kernel_targets[number] = folder / f"executed-{number}.ipynb"
+        _kernel_parts[number] = parts
+        nbformat.write(nbformat.v4.new_notebook(cells=cells), source)
+        start(number, [sys.executable, str(ROOT / "tests" / "execute_notebook.py"),
+                       "--allow-errors", str(source), str(_kernel_targets[number])], folder,
+              _kernel_runs)
 
 
 def start_torchrun_runs():
     """Step 10 launched by torchrun: float64 training with 1, 2 and 3 processes (3 does not
-    divide the batch of 64), a diverging run, a bad option, and the README's torchrun commands
-    with --steps 3 (its two-machine pair on loopback, both at once, with a free port)."""
+    divide the batch of 64), a diverging run, a bad option, and the README's torchrun commands:
+    its one-machine command is the float64 run with 2 processes, its two-machine pair runs on
+    loopback, both at once, with a free port and --steps 3."""
     import socket
 
     from test_ddp import launcher, torchrun_command
@@ -85,10 +102,17 @@ def start_torchrun_runs():
         words = command.split()
         if words[0] != "torchrun":
             continue
-        launch = launcher() + [
-            re.sub(r"^\d+\.\d+\.\d+\.\d+:\d+$", f"127.0.0.1:{port}", word)
-            for word in words[1:-1]] + [str(ROOT / words[-1]), "--steps", "3"]
-        (pair if "--nnodes" in words else runs)[("README", command)] = launch
+        options = [re.sub(r"^\d+\.\d+\.\d+\.\d+:\d+$", f"127.0.0.1:{port}", word)
+                   for word in words[1:-1]]
+        if "--nnodes" in words:                      # the two-machine form, on loopback
+            pair[("README", command)] = launcher() + options + [str(ROOT / words[-1]),
+                                                                "--steps", "3"]
+            continue
+        # The one-machine form is the float64 run's launch, without --dtype float64.
+        launch = launcher() + options + [str(ROOT / words[-1]), "--dtype", "float64"]
+        assert launch in runs.values(), f"no launch runs the README's {command!r}"
+        _torchrun_aliases[("README", command)] = next(
+            key for key, value in runs.items() if value == launch)
     for key, command in runs.items():
         start(key, command, folder, _torchrun_runs)
     together = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(pair)))
@@ -127,19 +151,31 @@ def runs_from_another_folder():
 @pytest.fixture(scope="session")
 def torchrun_runs():
     """key -> CompletedProcess of a torchrun launch of step 10 (see start_torchrun_runs)."""
-    return finished(_torchrun_runs)
+    runs = finished(_torchrun_runs)
+    return {**runs, **{alias: runs[key] for alias, key in _torchrun_aliases.items()}}
 
 
 @pytest.fixture(scope="session")
 def kernel_runs():
-    """(kind, name) -> (CompletedProcess of tests/execute_notebook.py, the executed notebook
-    or None), for kind "notebook", "pasted" and "%run" (see start_kernel_runs)."""
+    """(kind, name) -> (CompletedProcess of tests/execute_notebook.py, the part's executed
+    cells as a notebook, or None): kind "notebook" (the step's notebook), "pasted" (the script
+    pasted into one cell) and "%run" (see start_kernel_runs)."""
     import nbformat
 
-    results = finished(_kernel_runs)
-    return {key: (result, nbformat.read(_targets[key], as_version=4)
-                  if _targets[key].exists() else None)
-            for key, result in results.items()}
+    runs = {}
+    for number, result in finished(_kernel_runs).items():
+        target = _kernel_targets[number]
+        executed = nbformat.read(target, as_version=4) if target.exists() else None
+        parts = [None] * len(_kernel_parts[number])
+        if executed is not None:                  # the cells between the resets
+            cells, parts = executed.cells, []
+            resets = [i for i, cell in enumerate(cells) if cell.source == RESET]
+            for start_, stop in zip([-1] + resets, resets):
+                part = executed.copy()
+                part.cells = cells[start_ + 1:stop]
+                parts.append(part)
+        runs.update({key: (result, part) for key, part in zip(_kernel_parts[number], parts)})
+    return runs
 
 
 @pytest.fixture(params=list(STEPS))

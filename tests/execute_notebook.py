@@ -1,9 +1,10 @@
 """Execute a notebook in a real Jupyter kernel (nbclient + ipykernel), as Jupyter would.
 
-    python tests/execute_notebook.py IN.ipynb OUT.ipynb
+    python tests/execute_notebook.py [--allow-errors] IN.ipynb OUT.ipynb
 
 Writes the executed notebook, outputs included, to OUT. Exit status 1, with the error's last
-line, when a cell raises (SystemExit included: a notebook shows it as an error).
+line, when a cell raises (SystemExit included: a notebook shows it as an error); with
+--allow-errors the kernel goes on to the next cell, and the error is in the cell's outputs.
 """
 import sys
 from pathlib import Path
@@ -13,9 +14,12 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 
-def main(source, target):
+def main(*args):
+    allow_errors = args[0] == "--allow-errors"
+    source, target = args[allow_errors:]
     notebook = nbformat.read(source, as_version=4)
     client = NotebookClient(notebook, timeout=300, kernel_name="python3",
+                            allow_errors=allow_errors,
                             resources={"metadata": {"path": str(Path(target).parent)}})
     try:
         client.execute()

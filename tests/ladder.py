@@ -3,7 +3,9 @@ import contextlib
 import functools
 import gc
 import importlib
+import io
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +107,28 @@ def run_main(name, argv, capsys):
         status = exit_.code
     out, err = capsys.readouterr()
     return status, out, err
+
+
+# The tools' slow runs, made once per session and read by every test that needs them: the
+# README's `python plot_losses.py` and `python benchmark.py`, with these arguments added to
+# keep them short (argparse keeps the last value given).
+SHORT_RUNS = {
+    "plot_losses": ["--steps", "5", "--output", str(Path(tempfile.mkdtemp()) / "losses.png")],
+    "benchmark": ["--sizes", "default", "--rounds", "1", "--no-memory", "--devices", "cpu",
+                  "--processes", "1"],
+}
+
+
+@functools.cache
+def short_run(name):
+    """main() of the tool `name` with SHORT_RUNS[name]: (status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = load(name).main(SHORT_RUNS[name])
+        except SystemExit as exit_:
+            status = exit_.code
+    return status, out.getvalue(), err.getvalue()
 
 
 def random_problem(seed, n, d_in, h, d_out):

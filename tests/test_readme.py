@@ -19,11 +19,13 @@ import torch
 from ladder import (
     ROOT,
     SCRIPTS,
+    SHORT_RUNS,
     STEPS,
     default_data,
     default_losses,
     load,
     run_main,
+    short_run,
     step_losses,
 )
 
@@ -115,12 +117,6 @@ def test_quoted_code_is_code_from_its_script(readme):
 
 # --- commands -----------------------------------------------------------------------------
 
-# Extra arguments that keep each tool's run short; argparse keeps the last value given.
-SHORTER = {"plot_losses": ["--steps", "5"], "benchmark": ["--sizes", "default", "--rounds", "1",
-                                                          "--no-memory", "--devices", "cpu",
-                                                          "--processes", "0"]}
-
-
 def shown_commands():
     """Every command line of both READMEs, except the Quick start's (.ci/run runs those)."""
     ci_runs = set(quick_start("README.md"))
@@ -130,15 +126,18 @@ def shown_commands():
 
 
 @pytest.mark.parametrize("command", shown_commands())
-def test_command_runs_and_exits_0(command, tmp_path, capsys, torchrun_runs):
+def test_command_runs_and_exits_0(command, capsys, torchrun_runs):
     words = shlex.split(command)
-    if words[0] == "torchrun":                 # run for real, with --steps 3 (conftest.py)
+    if words[0] == "torchrun":
+        # Run for real by conftest.py: the one-machine command with --dtype float64, and the
+        # two machines' commands together on loopback, with --steps 3.
         result = torchrun_runs[("README", command)]
         assert result.returncode == 0, result.stderr
-        if "--node_rank 1" not in command:     # rank 0 is on node 0, and prints the losses
-            assert [t for t, _ in step_losses(result.stdout)] == [0, 1, 2]
-        else:
+        if "--node_rank 1" in command:         # rank 0 is on node 0, and prints the losses
             assert result.stdout == ""
+        else:
+            steps = 3 if "--nnodes" in command else 500
+            assert [t for t, _ in step_losses(result.stdout)] == list(range(steps))
         return
     if words[:2] == ["ruff", "check"]:         # ruff's own folder may not be on PATH here
         result = subprocess.run([sys.executable, "-m", *words], cwd=ROOT, capture_output=True,
@@ -148,12 +147,12 @@ def test_command_runs_and_exits_0(command, tmp_path, capsys, torchrun_runs):
     assert words[0] == "python" and words[1].endswith(".py"), f"no rule to run {command!r}"
     name = words[1][:-3]
     argv = words[2:]
+    if name in SHORT_RUNS and not argv:       # shortened, and shared with test_tools.py
+        status, _, err = short_run(name)
+        assert status == 0, err
+        return
     if name in SCRIPTS:
         argv += ["--steps", "3"]
-    elif name == "plot_losses":
-        argv += SHORTER[name] + ["--output", str(tmp_path / "losses.png")]
-    else:
-        argv += SHORTER.get(name, [])
     status, _, err = run_main(name, argv, capsys)
     assert status == 0, err
 

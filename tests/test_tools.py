@@ -3,9 +3,10 @@ import re
 import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from ladder import ROOT, load, run_main
+from ladder import ROOT, SHORT_RUNS, load, run_main, short_run
 
 check_gradients = load("check_gradients")
 benchmark = load("benchmark")
@@ -85,12 +86,12 @@ def png_size(data):
     return struct.unpack(">II", data[16:24])
 
 
-def test_plot_is_a_valid_non_empty_png(tmp_path, capsys):
+def test_plot_is_a_valid_non_empty_png():
+    """The README's `python plot_losses.py`, shortened (ladder.SHORT_RUNS)."""
     pytest.importorskip("matplotlib")
-    path = tmp_path / "losses.png"
-    status, _, err = run_main("plot_losses", ["--steps", "10", "--output", str(path)], capsys)
+    status, _, err = short_run("plot_losses")
     assert status == 0, err
-    data = path.read_bytes()
+    data = Path(SHORT_RUNS["plot_losses"][-1]).read_bytes()
     width, height = png_size(data)
     assert width >= 400 and height >= 300
     assert len(data) > 10_000                   # lines and text, not a blank canvas
@@ -134,12 +135,12 @@ def test_floor_products_have_the_shapes_of_a_training_step():
     assert grad_w1.shape == w1.shape and grad_w2.shape == w2.shape
 
 
-def test_benchmark_prints_a_markdown_row_per_step(capsys):
-    status, out, _ = run_main("benchmark", ["--sizes", "default", "--rounds", "1",
-                                          "--devices", "cpu", "--no-memory", "--processes", "0"],
-                              capsys)
-    assert status == 0 and "step 10" not in out
-    rows = [line for line in out.splitlines() if line.startswith("| ") and "cpu" in line]
+def test_benchmark_prints_a_markdown_row_per_step():
+    """The README's `python benchmark.py`, shortened (ladder.SHORT_RUNS)."""
+    status, out, err = short_run("benchmark")
+    assert status == 0, err
+    main_table, step_10 = out.split("\n| step 10, 64, 1000, 100, 10, cpu | ms per step |")
+    rows = [line for line in main_table.splitlines() if line.startswith("| ") and "cpu" in line]
     names = [row.split("|")[1].strip() for row in rows]
     assert names == ["floor (torch)", "floor (numpy)", *benchmark.STEPS]
     for row in rows:
@@ -147,17 +148,21 @@ def test_benchmark_prints_a_markdown_row_per_step(capsys):
         assert milliseconds > 0 and gflops > 0 and ratio > 0
 
 
-def test_benchmark_times_step_10_under_torchrun(capsys):
-    """One process, as the README's table's first row (two would cost the suite seconds more;
-    test_ddp.py launches two)."""
-    status, out, err = run_main("benchmark", ["--sizes", "tiny", "--rounds", "1", "--devices",
-                                              "cpu", "--no-memory", "--processes", "1"], capsys)
+def test_benchmark_times_step_10_under_torchrun():
+    """One process (test_ddp.py launches two and more), from the same run."""
+    status, out, err = short_run("benchmark")
     assert status == 0, err
     table = out.split("| step 10, 64, 1000, 100, 10, cpu | ms per step |")[1].splitlines()
     assert table[1] == "|---|---:|---:|---:|---:|---:|" and len(table) == 3
     cells = [cell.strip() for cell in table[2].split("|")[1:-1]]
     assert cells[0] == "1 process" and cells[2] == "1.00" and cells[5] == "0"
     assert all(float(cell) > 0 for cell in cells[1:5])
+
+
+def test_benchmark_can_leave_step_10_out(capsys):
+    status, out, _ = run_main("benchmark", ["--sizes", "tiny", "--rounds", "1", "--devices",
+                                            "cpu", "--no-memory", "--processes", "0"], capsys)
+    assert status == 0 and "| floor (torch) | cpu | 1, 1, 1, 1 |" in out and "step 10" not in out
 
 
 @pytest.mark.parametrize("argv, message", [
