@@ -249,49 +249,53 @@ def main(argv=None):
               file=sys.stderr)
     step_seconds = []
     try:
-        if launched():
-            # torchrun set MASTER_ADDR and MASTER_PORT too: where rank 0 waits for the others.
-            dist.init_process_group(backend, timeout=TIMEOUT)
-        else:
-            # A world of one needs no network: its meeting point is a store in this process.
-            dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1,
-                                    timeout=TIMEOUT)
-        x, y, w1, w2 = make_data(args.seed, getattr(torch, args.dtype), device)
-        train(x, y, w1, w2, steps=args.steps, learning_rate=learning_rate,
-              print_every=args.print_every, optimizer_name=args.optimizer,
-              step_seconds=step_seconds)
-    except FloatingPointError as error:
-        if rank == 0:
-            print(f"{parser.prog}: {error} with --lr {learning_rate}; try a smaller --lr",
-                  file=sys.stderr)
-        return 1
+        try:
+            if launched():
+                # torchrun set MASTER_ADDR and MASTER_PORT: where rank 0 waits for the others.
+                dist.init_process_group(backend, timeout=TIMEOUT)
+            else:
+                # A world of one needs no network: its meeting point is a store in-process.
+                dist.init_process_group(backend, store=dist.HashStore(), rank=0,
+                                        world_size=1, timeout=TIMEOUT)
+            x, y, w1, w2 = make_data(args.seed, getattr(torch, args.dtype), device)
+            train(x, y, w1, w2, steps=args.steps, learning_rate=learning_rate,
+                  print_every=args.print_every, optimizer_name=args.optimizer,
+                  step_seconds=step_seconds)
+        except FloatingPointError as error:
+            if rank == 0:
+                print(f"{parser.prog}: {error} with --lr {learning_rate}; try a smaller --lr",
+                      file=sys.stderr)
+            return 1
+        except BrokenPipeError:
+            # The reader of our output (say `head`) has gone; stop quietly.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
+        except RuntimeError as error:
+            # Another process died, hung for longer than TIMEOUT, or could not be reached.
+            # Inside backward(), DDP passes gloo's report on as a plain RuntimeError;
+            # elsewhere it is a DistError. Any other RuntimeError is a bug: its traceback shows.
+            if not (isinstance(error, dist.DistError) or "gloo" in str(error)):
+                raise
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            print(f"{parser.prog}: rank {rank} lost contact with the other processes: "
+                  f"{reason}", file=sys.stderr)
+            return 1
+        finally:
+            if dist.is_initialized():
+                # DDP holds on to the process group, and DDP objects form a reference cycle
+                # that only the garbage collector frees: free it now, so that
+                # destroy_process_group drops the last reference and gloo's threads stop
+                # while Python is fully alive. Left to the exit, they may crash it
+                # ("terminate called without an active exception").
+                gc.collect()
+                dist.destroy_process_group()
     except KeyboardInterrupt:
+        # Ctrl-C, which torchrun passes on to every process. It may come while a process is
+        # in a collective that fails because another has already stopped, or while it cleans
+        # up: caught out here, it ends the process quietly wherever it comes.
         if rank == 0:
             print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        # The reader of our output (say `head`) has gone; stop quietly.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-    except RuntimeError as error:
-        # Another process died, hung for longer than TIMEOUT, or could not be reached. Inside
-        # backward(), DDP passes gloo's report on as a plain RuntimeError; elsewhere it is a
-        # DistError. Any other RuntimeError is a bug, and keeps its traceback.
-        if not (isinstance(error, dist.DistError) or "gloo" in str(error)):
-            raise
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        print(f"{parser.prog}: rank {rank} lost contact with the other processes: {reason}",
-              file=sys.stderr)
-        return 1
-    finally:
-        if dist.is_initialized():
-            # DDP holds on to the process group, and DDP objects form a reference cycle that
-            # only the garbage collector frees: free it now, so that destroy_process_group
-            # drops the last reference and gloo's threads stop while Python is fully alive.
-            # Left to the exit, they may crash it ("terminate called without an active
-            # exception").
-            gc.collect()
-            dist.destroy_process_group()
     if args.timings and rank == 0:
         print(f"{statistics.median(step_seconds) * 1e3:.3f} ms per step "
               f"(median of {len(step_seconds)}, {world_size} "

@@ -197,7 +197,7 @@ def test_ctrl_c_ends_every_rank_without_a_traceback(tmp_path):
         stop(process)
     assert process.returncode != 0
     ours, torchruns = our_lines(err).split("Traceback (most recent call last):\n", 1)
-    assert ours == header(2) + f"{PROG}: interrupted\n"
+    assert ours == header(2) + f"{PROG}: interrupted\n", err
     # Then torchrun's own traceback, only: its SignalException
     assert "Traceback" not in torchruns and "torch/distributed/run.py" in torchruns
     assert torchruns.rstrip().endswith("got signal: 2")
