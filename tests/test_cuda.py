@@ -1,7 +1,11 @@
 """On CUDA the torch steps compute what they compute on the CPU. Skipped where there is no CUDA."""
+import gc
+import subprocess
+
 import pytest
 import torch
-from ladder import REFERENCE, as_float64, inputs_for, load, random_problem
+from ladder import DDP, REFERENCE, as_float64, inputs_for, load, random_problem
+from test_ddp import failed_ranks, torchrun_command, without_torchruns_report
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
                                 reason="CUDA is not available on this machine")
@@ -79,3 +83,31 @@ def test_compiled_step_with_cuda_graphs_trains(capsys):
     losses = [float(line.split()[1]) for line in out.splitlines()]
     assert len(losses) == 20 and losses[-1] < losses[0] / 100
     assert "mode: reduce-overhead" in err and "first step (capture and compile)" in err
+
+
+def test_ddp_float64_with_nccl_on_cuda_matches_step_3_on_the_cpu(monkeypatch):
+    """Step 10 in a world of one process on the GPU (NCCL), against step 3 on the CPU."""
+    import torch.distributed as dist
+
+    ddp, step_3 = load(DDP), load(REFERENCE)
+    cpu_losses = step_3.train(*step_3.make_data(0, torch.float64, "cpu"), print_every=0)
+    dist.init_process_group("nccl", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        cuda_losses = ddp.train(*ddp.make_data(0, torch.float64, "cuda"), print_every=0)
+    finally:
+        gc.collect()
+        dist.destroy_process_group()
+    torch.testing.assert_close(as_float64(cuda_losses), as_float64(cpu_losses), rtol=1e-7, atol=0)
+
+
+def test_ddp_wants_a_gpu_per_process(tmp_path):
+    """More processes than GPUs with --device cuda: one line, exit 2, on every process; the
+    run stops, not hangs."""
+    processes = torch.cuda.device_count() + 1
+    result = subprocess.run(torchrun_command(processes, "--device", "cuda"), cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    message = (f"{DDP}.py: error: {processes} processes on this machine, and "
+               f"{processes - 1} GPUs: --device cuda wants one GPU per process")
+    assert without_torchruns_report(result.stderr).count(message) == 1, result.stderr
+    assert "2" in failed_ranks(result.stderr).values()
