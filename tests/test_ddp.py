@@ -120,6 +120,13 @@ def test_other_ranks_check_the_options_silently(monkeypatch, capsys):
     assert run_main(DDP, ["--steps", "0"], capsys) == (2, "", "")
 
 
+def test_timings_says_what_a_step_took(capsys):
+    status, out, err = run_main(DDP, ["--steps", "3", "--device", "cpu", "--timings"], capsys)
+    assert status == 0 and len(step_losses(out)) == 3
+    assert re.fullmatch(r"[0-9.]+ ms per step \(median of 3, 1 process\)",
+                        err.splitlines()[-1]), err
+
+
 @pytest.mark.parametrize("argv, world_size, message", [
     (["--backend", "nccl", "--device", "cpu"], "1",
      "--backend nccl moves CUDA tensors only: it needs --device cuda"),
