@@ -85,9 +85,6 @@ BLOCK_SECONDS = 0.02
 # on the CPU, by the median step time of its train() over DDP_STEPS steps, on rank 0.
 DDP = "two_layer_net_ddp"
 DDP_STEPS = 300
-# What DDP all-reduces per step: every gradient (w1 and w2: D_in * H + H * D_out numbers), plus
-# the loss that the step adds up over processes to print it.
-GRADIENTS = 1000 * 100 + 100 * 10
 
 
 def synchronize(device):
@@ -125,6 +122,12 @@ def matmul_floor(x, y, w1, w2):
 def flops_per_step(size):
     n, d_in, h, d_out = size
     return 2 * (2 * n * d_in * h + 3 * n * h * d_out)
+
+
+def gradients_per_step(size):
+    """How many gradients a step computes, and DDP all-reduces: w1's and w2's."""
+    n, d_in, h, d_out = size
+    return d_in * h + h * d_out
 
 
 def seconds(run, k, device):
@@ -196,12 +199,11 @@ def measure(device, size, rounds):
 
 def torchrun(processes, *args):
     """Run torchrun --standalone --nproc_per_node <processes> <args> on this machine's CPU, as
-    the README launches step 10; returns the CompletedProcess."""
-    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
-    launcher = [torchrun] if os.path.exists(torchrun) else [sys.executable, "-m",
-                                                           "torch.distributed.run"]
-    result = subprocess.run([*launcher, "--standalone", "--nproc_per_node", str(processes),
-                             *args], capture_output=True, text=True)
+    the README launches step 10 (python -m torch.distributed.run is torchrun, from this very
+    Python); returns the CompletedProcess."""
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                             "--nproc_per_node", str(processes), *args],
+                            capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"torchrun with {processes} processes failed: {result.stderr[-500:]}")
     return result
@@ -218,7 +220,8 @@ def ddp_milliseconds(processes):
 def probe_ddp():
     """Run by each process under torchrun: the median milliseconds of a step of step 10's
     train() over DDP_STEPS steps (default size, float32), then of an all_reduce of a tensor of
-    GRADIENTS float32 numbers and of one number; rank 0 prints them as JSON."""
+    as many float32 numbers as it has gradients, and of one number; rank 0 prints them as
+    JSON."""
     import torch.distributed as dist
 
     step = importlib.import_module(DDP)
@@ -226,7 +229,7 @@ def probe_ddp():
     medians = {"step": []}
     step.train(*step.make_data(0, torch.float32, "cpu"), steps=DDP_STEPS,
                learning_rate=TINY_LEARNING_RATE, print_every=0, step_seconds=medians["step"])
-    for name, size in [("gradients", GRADIENTS), ("loss", 1)]:
+    for name, size in [("gradients", gradients_per_step(SIZES["default"])), ("loss", 1)]:
         tensor, medians[name] = torch.zeros(size), []
         for _ in range(DDP_STEPS):
             start = time.perf_counter()
@@ -262,7 +265,7 @@ def print_ddp_table(process_counts, rounds):
     for count, (times, ratio) in measure_ddp(process_counts, rounds).items():
         # An all-reduce of B bytes over W processes: each sends at least 2 (W - 1) / W * B
         # (reduce-scatter, then all-gather), the gradients' 4 bytes each and the loss's 4.
-        sent = round(2 * (count - 1) / count * (GRADIENTS + 1) * 4)
+        sent = round(2 * (count - 1) / count * (gradients_per_step(SIZES["default"]) + 1) * 4)
         print(f"| {count} process{'es' if count > 1 else ''} | {times['step']:.3f} "
               f"| {ratio:.2f} | {times['gradients']:.3f} | {times['loss']:.3f} | {sent:,} |",
               flush=True)

@@ -209,7 +209,8 @@ def main(argv=None):
         # and sys.argv holds the kernel's own arguments (-f .../kernel-....json), not the
         # user's: take the defaults. From a terminal, or with %run, the arguments are the user's.
         argv = []
-    rank, local_rank, world_size, local_world_size = launched() or [0, 0, 1, 1]
+    from_launcher = launched()
+    rank, local_rank, world_size, local_world_size = from_launcher or [0, 0, 1, 1]
     # Every process checks the options and stops alike; only the first on each machine says
     # why, so that a mistake gets one message, not one per process.
     with contextlib.ExitStack() as quiet:
@@ -245,12 +246,12 @@ def main(argv=None):
     if rank == 0:
         print(f"device: {device}, dtype: {args.dtype}, optimizer: {args.optimizer}, "
               f"lr: {learning_rate}, backend: {backend}, processes: {world_size}"
-              + ("" if launched() else " (no launcher; torchrun --nproc_per_node 2 starts 2)"),
+              + ("" if from_launcher else " (no launcher; torchrun --nproc_per_node 2 starts 2)"),
               file=sys.stderr)
     step_seconds = []
     try:
         try:
-            if launched():
+            if from_launcher:
                 # torchrun set MASTER_ADDR and MASTER_PORT: where rank 0 waits for the others.
                 dist.init_process_group(backend, timeout=TIMEOUT)
             else:

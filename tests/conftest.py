@@ -36,8 +36,7 @@ _torchrun_aliases = {}
 RESET = "%reset -f"
 KERNELS = [SCRIPTS[0::2], SCRIPTS[1::2]]
 _kernel_runs = {}
-_kernel_targets = {}
-_kernel_parts = {}
+_kernels = {}           # kernel number -> (the parts' keys, in order; the executed notebook)
 
 
 # Two at a time, one thread each: on a machine of few cores, more would only fight for them
@@ -48,9 +47,9 @@ ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "OPENBLAS_NUM_THREADS": "1"}
 
 
-def start(key, command, folder, store):
-    store[key] = _pool.submit(subprocess.run, command, cwd=folder, capture_output=True,
-                              text=True, timeout=300, env=ONE_THREAD)
+def start(key, command, folder, store, pool=_pool):
+    store[key] = pool.submit(subprocess.run, command, cwd=folder, capture_output=True,
+                             text=True, timeout=300, env=ONE_THREAD)
 
 
 def start_kernel_runs():
@@ -70,13 +69,11 @@ def start_kernel_runs():
                 cells += [nbformat.v4.new_code_cell(RESET), nbformat.v4.new_code_cell(
                     f"%run {ROOT / name}.py --steps 2")]
             cells.append(nbformat.v4.new_code_cell(RESET))
-        source = folder / f"kernel-{number}.ipynb"
-        _kernel_targets[number] = folder / f"executed-{number}.ipynb"
-        _kernel_parts[number] = parts
+        source, target = folder / f"kernel-{number}.ipynb", folder / f"executed-{number}.ipynb"
+        _kernels[number] = parts, target
         nbformat.write(nbformat.v4.new_notebook(cells=cells), source)
         start(number, [sys.executable, str(ROOT / "tests" / "execute_notebook.py"),
-                       "--allow-errors", str(source), str(_kernel_targets[number])], folder,
-              _kernel_runs)
+                       "--allow-errors", str(source), str(target)], folder, _kernel_runs)
 
 
 def start_torchrun_runs():
@@ -117,9 +114,7 @@ def start_torchrun_runs():
         start(key, command, folder, _torchrun_runs)
     together = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(pair)))
     for key, command in pair.items():
-        _torchrun_runs[key] = together.submit(subprocess.run, command, cwd=folder,
-                                              capture_output=True, text=True, timeout=300,
-                                              env=ONE_THREAD)
+        start(key, command, folder, _torchrun_runs, together)
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -164,9 +159,9 @@ def kernel_runs():
 
     runs = {}
     for number, result in finished(_kernel_runs).items():
-        target = _kernel_targets[number]
+        keys, target = _kernels[number]
         executed = nbformat.read(target, as_version=4) if target.exists() else None
-        parts = [None] * len(_kernel_parts[number])
+        parts = [None] * len(keys)
         if executed is not None:                  # the cells between the resets
             cells, parts = executed.cells, []
             resets = [i for i, cell in enumerate(cells) if cell.source == RESET]
@@ -174,7 +169,7 @@ def kernel_runs():
                 part = executed.copy()
                 part.cells = cells[start_ + 1:stop]
                 parts.append(part)
-        runs.update({key: (result, part) for key, part in zip(_kernel_parts[number], parts)})
+        runs.update({key: (result, part) for key, part in zip(keys, parts)})
     return runs
 
 

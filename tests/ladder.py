@@ -158,12 +158,12 @@ def default_data(name, seed, dtype="float32"):
 
 
 @contextlib.contextmanager
-def world_of_one():
+def world_of_one(backend="gloo"):
     """A process group of this process alone, as step 10's main() makes without a launcher,
     for calling its train() directly."""
     import torch.distributed as dist
 
-    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
     try:
         yield
     finally:

@@ -1,10 +1,9 @@
 """On CUDA the torch steps compute what they compute on the CPU. Skipped where there is no CUDA."""
-import gc
 import subprocess
 
 import pytest
 import torch
-from ladder import DDP, REFERENCE, as_float64, inputs_for, load, random_problem
+from ladder import DDP, REFERENCE, as_float64, inputs_for, load, random_problem, world_of_one
 from test_ddp import failed_ranks, torchrun_command, without_torchruns_report
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
@@ -85,18 +84,12 @@ def test_compiled_step_with_cuda_graphs_trains(capsys):
     assert "mode: reduce-overhead" in err and "first step (capture and compile)" in err
 
 
-def test_ddp_float64_with_nccl_on_cuda_matches_step_3_on_the_cpu(monkeypatch):
+def test_ddp_float64_with_nccl_on_cuda_matches_step_3_on_the_cpu():
     """Step 10 in a world of one process on the GPU (NCCL), against step 3 on the CPU."""
-    import torch.distributed as dist
-
     ddp, step_3 = load(DDP), load(REFERENCE)
     cpu_losses = step_3.train(*step_3.make_data(0, torch.float64, "cpu"), print_every=0)
-    dist.init_process_group("nccl", store=dist.HashStore(), rank=0, world_size=1)
-    try:
+    with world_of_one("nccl"):
         cuda_losses = ddp.train(*ddp.make_data(0, torch.float64, "cuda"), print_every=0)
-    finally:
-        gc.collect()
-        dist.destroy_process_group()
     torch.testing.assert_close(as_float64(cuda_losses), as_float64(cpu_losses), rtol=1e-7, atol=0)
 
 
