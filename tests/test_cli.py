@@ -13,15 +13,19 @@ import sys
 import warnings
 
 import pytest
+import torch
 from ladder import (
     COMPILE,
     DDP,
+    REFERENCE,
     ROOT,
     SCRIPTS,
     STEP_LOSS_LINE,
     STEPS,
     TORCH_SCRIPTS,
     TORCH_STEPS,
+    as_float64,
+    default_losses,
     load,
     our_lines,
     run_main,
@@ -139,19 +143,30 @@ def test_same_seed_prints_the_same_losses(script_name, capsys):
     assert other[1] != first[1]
 
 
+# Steps 5 to 7 run the very same operations (nn.Linear, the ReLU's threshold, MSELoss, and an
+# in-place update that is one kernel whether written as sub_ or by SGD): their text must match.
+SAME_OPERATIONS = ["two_layer_net_nn", "two_layer_net_optim", "two_layer_net_module"]
+
+
 def test_torch_steps_print_the_same_losses(capsys):
-    """For one seed the torch steps draw the same start and print the same losses: exactly the
-    same text where they run the same operations (steps 2 to 4 with tensor operators, steps 5
-    to 7 with torch.nn and an in-place update), the same up to float32 rounding between the two
-    groups (float64 agreement is in test_training)."""
+    """For one seed the torch steps draw the same start and print the same losses, up to
+    float32 rounding: each within 1e-5 relative of step 3 run in float64, at each of 50 steps.
+    Why a tolerance: steps 2, 3 and 4 differ in their operations (the hand-written backward
+    against autograd's backward of mm, which may hand the BLAS other layouts), and how those
+    round depends on the CPU's BLAS kernel and the thread count (on an Intel CPU, with MKL's
+    AVX-512 kernels and one thread, step 3 parted from steps 2 and 4 at step 43, in the 7th
+    digit). Why 1e-5: over these 50 steps a float32 run stays within 1.1e-6 relative of the
+    float64 run (measured, step 2 against itself in float64), whatever rounds differently.
+    Where the operations are the same, the text is the same (float64 agreement over 500 steps
+    is in test_training)."""
     printed = {name: run_main(name, ["--steps", "50", "--device", "cpu"], capsys)[1]
                for name in TORCH_STEPS}
-    assert len({printed[name] for name in TORCH_STEPS[:3]}) == 1
-    assert len({printed[name] for name in TORCH_STEPS[3:]}) == 1
-    reference = [loss for _, loss in step_losses(printed[TORCH_STEPS[0]])]
-    for name in TORCH_STEPS[3:]:
+    assert len({printed[name] for name in SAME_OPERATIONS}) == 1
+    float64 = default_losses(REFERENCE, 0, "float64")[:50]
+    for name in TORCH_STEPS:
         losses = [loss for _, loss in step_losses(printed[name])]
-        assert losses == pytest.approx(reference, rel=1e-4), name
+        torch.testing.assert_close(as_float64(losses), as_float64(float64), rtol=1e-5, atol=0,
+                                   msg=lambda text, name=name: f"{name}: {text}")
 
 
 def test_the_setup_lines_repeated_in_every_script_stay_identical():
@@ -199,8 +214,8 @@ def test_script_runs_from_another_folder(script_name, runs_from_another_folder):
     assert [t for t, _ in step_losses(result.stdout)] == [0, 1, 2]
     if script_name == COMPILE:
         assert re.fullmatch(r"device: (cpu|cuda|mps), dtype: float32, backend: inductor, "
-                            r"mode: default\nfirst step \(capture and compile\): [0-9.]+ s; "
-                            r"then [0-9.]+ ms per step \(median of 2\)\n",
+                            r"mode: default\nfirst step \(capture, then compile or reuse from "
+                            r"the cache\): [0-9.]+ s; then [0-9.]+ ms per step \(median of 2\)\n",
                             our_lines(result.stderr)), result.stderr
     elif script_name == DDP:                          # no launcher: a world of one, it says
         assert result.stderr == ("device: cpu, dtype: float32, optimizer: sgd, lr: 1e-06, "
