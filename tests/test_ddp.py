@@ -145,10 +145,10 @@ def test_a_run_that_cannot_be_made_stops_before_connecting(argv, world_size, mes
     assert time.monotonic() - started < 5 and not torch.distributed.is_initialized()
 
 
-def start_long_run(tmp_path):
+def start_long_run(tmp_path, *args):
     """Two processes, training for ever; returns once rank 0 has printed a loss."""
     process = subprocess.Popen(
-        torchrun_command(2, "--steps", "100000000"), cwd=tmp_path, stdout=subprocess.PIPE,
+        torchrun_command(2, "--steps", "100000000", *args), cwd=tmp_path, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, start_new_session=True,   # a terminal's own job
         env={**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"})
     assert STEP_LOSS_LINE.match(process.stdout.readline())
@@ -175,9 +175,10 @@ def worker_of_rank(launcher_pid, rank):
     raise AssertionError(f"no process of rank {rank} under torchrun ({launcher_pid})")
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the worker in /proc")
-def test_a_killed_process_ends_the_run_within_a_minute_naming_its_rank(tmp_path):
-    process = start_long_run(tmp_path)
+def kill_rank_1_and_check_the_run_ends(tmp_path, *args):
+    """SIGKILL to rank 1 of a running pair: the run ends within a minute, not 0, and torchrun's
+    report names rank 1; rank 0 prints no traceback."""
+    process = start_long_run(tmp_path, *args)
     try:
         os.kill(worker_of_rank(process.pid, 1), signal.SIGKILL)
         killed = time.monotonic()
@@ -190,6 +191,11 @@ def test_a_killed_process_ends_the_run_within_a_minute_naming_its_rank(tmp_path)
     root_cause = err.split("Root Cause")[1]
     assert re.search(r"rank\s+: 1 \(local_rank: 1\)", root_cause), err
     assert "[rank" not in without_torchruns_report(err)      # no traceback from rank 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the worker in /proc")
+def test_a_killed_process_ends_the_run_within_a_minute_naming_its_rank(tmp_path):
+    kill_rank_1_and_check_the_run_ends(tmp_path)
 
 
 def test_ctrl_c_ends_every_rank_without_a_traceback(tmp_path):

@@ -180,3 +180,38 @@ def test_benchmark_steps_are_the_two_layer_steps():
     from ladder import COMPILE, STEPS
     assert list(benchmark.STEPS) == [*STEPS, COMPILE]
     assert benchmark.STEPS["two_layer_net_autograd"] == benchmark.STEPS[COMPILE] == "leaf"
+
+
+# --- .ci/gpu-check --------------------------------------------------------------------------
+
+def run_gpu_check(tmp_path, python_body):
+    """.ci/gpu-check quick, with stand-ins for nvidia-smi and for Python (a shell script whose
+    body is python_body): what it runs, and how it ends, without a GPU."""
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    for name, body in [("nvidia-smi", "echo 'a GPU, 1.0, 1 MiB'"), ("python", python_body)]:
+        (bin_ / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_ / name).chmod(0o755)
+    env = {"PATH": f"{bin_}:/usr/bin:/bin", "PYTHON": str(bin_ / "python"),
+           "OUT": str(tmp_path / "out")}
+    return subprocess.run(["bash", str(ROOT / ".ci" / "gpu-check"), "quick"], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_gpu_check_passes_when_every_command_does(tmp_path):
+    result = run_gpu_check(tmp_path, "echo 1")        # `device_count()`: 1 GPU
+    assert result.returncode == 0, result.stderr
+    assert "gpu-check: every command passed" in result.stdout
+    assert result.stdout.count("== ") == 8              # every command ran
+
+
+def test_gpu_check_fails_and_names_each_command_that_failed(tmp_path):
+    # Python fails for the benchmark and for pytest alone; the others go on.
+    result = run_gpu_check(tmp_path, 'case "$*" in *benchmark.py*|*pytest*) exit 3;; esac; echo 1')
+    assert result.returncode == 1
+    assert result.stdout.count("== ") == 8              # a failure does not stop the others
+    failed = result.stderr.splitlines()
+    assert failed[0] == "gpu-check: 2 failed:"
+    assert [line.split(" (status")[0].split()[1:3] for line in failed[1:]] == [
+        ["-m", "pytest"], ["benchmark.py", "--devices"]]
+    assert all(line.endswith("(status 3)") for line in failed[1:])
