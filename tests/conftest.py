@@ -7,14 +7,26 @@ import sys
 import tempfile
 from pathlib import Path
 
-import pytest
-import torch
-from ladder import REFERENCE, ROOT, SCRIPTS, STEPS, TORCH_SCRIPTS, TORCH_STEPS
+# One thread for every library, in this process and in every process the tests start
+# (torchrun's workers and the tools' launches too): on a machine of few cores, more threads only
+# fight over them. Inductor compiles in this process too, rather than in a pool of worker
+# processes that each import torch. Set before torch is imported, which reads them. No test
+# depends on it: each compares runs made with the same setting, or allows for rounding.
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+              "TORCHINDUCTOR_COMPILE_THREADS": "1"}
+os.environ.update(ONE_THREAD)
 
-# The tests' matrices are small, and script runs go on beside them (below): one thread each
-# is faster here than several fighting over a few cores. No test depends on it: each compares
-# runs made with the same setting, or allows for rounding.
-torch.set_num_threads(1)
+import pytest  # noqa: E402 (after the environment above)
+from ladder import (  # noqa: E402
+    COMPILE,
+    REFERENCE,
+    ROOT,
+    SCRIPTS,
+    STEPS,
+    TORCH_SCRIPTS,
+    TORCH_STEPS,
+    load,
+)
 
 # Runs of the scripts as real processes, from an empty folder. Each spends two to four seconds
 # importing torch, so they start as soon as the tests are collected and run beside them.
@@ -22,6 +34,7 @@ IMPORT_ALL = ("import sys; sys.path.insert(0, sys.argv[1]); import two_layer_net
               "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')); "
               + "; ".join(f"import {name}" for name in SCRIPTS))
 _started = {}
+_interactive_runs = {}
 _torchrun_runs = {}
 _torchrun_aliases = {}
 
@@ -34,26 +47,36 @@ _torchrun_aliases = {}
 # machine has two cores. Errors do not stop a kernel (allow_errors): each part's test finds
 # its own in its cells' outputs.
 RESET = "%reset -f"
+# A fresh kernel has nothing compiled either: before each reset, forget what torch.compile
+# captured (as step 9's train() does), while the names it put in the namespace are still
+# there. (Torch's clean-up of a captured function deletes a name of its own from the
+# function's globals; after %reset -f it is gone, and torch prints "Exception ignored ...
+# KeyError: '__builtins_dict___0'", seen on torch 2.13.)
+FORGET_COMPILED = ("import sys\n"
+                   "if 'torch' in sys.modules:\n"
+                   "    sys.modules['torch'].compiler.reset()")
 KERNELS = [SCRIPTS[0::2], SCRIPTS[1::2]]
 _kernel_runs = {}
 _kernels = {}           # kernel number -> (the parts' keys, in order; the executed notebook)
 
 
 # Two at a time, one thread each: on a machine of few cores, more would only fight for them
-# (and torch's idle threads spin). The terminal runs get the same setting, so that a kernel and
-# a terminal print the same digits.
+# (and torch's idle threads spin, burning the cores the other runs need). Every process the
+# tests start gets one thread too (see ONE_THREAD), and the terminal runs get the setting the
+# kernels get, so that a kernel and a terminal print the same digits.
 _pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
-ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-              "OPENBLAS_NUM_THREADS": "1"}
 
 
 def start(key, command, folder, store, pool=_pool):
     store[key] = pool.submit(subprocess.run, command, cwd=folder, capture_output=True,
-                             text=True, timeout=300, env=ONE_THREAD)
+                             text=True, timeout=300)
 
 
 def start_kernel_runs():
     import nbformat  # a test tool of requirements-dev.txt, as nbclient
+
+    def cell(source):
+        return nbformat.v4.new_code_cell(source)
 
     folder = Path(tempfile.mkdtemp(prefix="kernel-"))
     for number, names in enumerate(KERNELS):
@@ -62,13 +85,13 @@ def start_kernel_runs():
             parts.append(("notebook", name))
             cells += nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4).cells
             parts.append(("pasted", name))
-            cells += [nbformat.v4.new_code_cell(RESET), nbformat.v4.new_code_cell(
-                (ROOT / f"{name}.py").read_text(encoding="utf-8"))]
+            cells += [cell(FORGET_COMPILED), cell(RESET),
+                      cell((ROOT / f"{name}.py").read_text(encoding="utf-8"))]
             if name == REFERENCE:
                 parts.append(("%run", name))
-                cells += [nbformat.v4.new_code_cell(RESET), nbformat.v4.new_code_cell(
-                    f"%run {ROOT / name}.py --steps 2")]
-            cells.append(nbformat.v4.new_code_cell(RESET))
+                cells += [cell(FORGET_COMPILED), cell(RESET),
+                          cell(f"%run {ROOT / name}.py --steps 2")]
+            cells += [cell(FORGET_COMPILED), cell(RESET)]
         source, target = folder / f"kernel-{number}.ipynb", folder / f"executed-{number}.ipynb"
         _kernels[number] = parts, target
         nbformat.write(nbformat.v4.new_notebook(cells=cells), source)
@@ -77,8 +100,9 @@ def start_kernel_runs():
 
 
 def start_torchrun_runs():
-    """Step 10 launched by torchrun: float64 training with 1, 2 and 3 processes (3 does not
-    divide the batch of 64), a diverging run, a bad option, and the README's torchrun commands:
+    """Step 10 launched by torchrun: float64 training with 2 and 3 processes (3 does not
+    divide the batch of 64; one process is tested in test_ddp.py, without a launch), a
+    diverging run, a bad option, and the README's torchrun commands:
     its one-machine command is the float64 run with 2 processes, its two-machine pair runs on
     loopback, both at once, with a free port and --steps 3."""
     import socket
@@ -88,7 +112,7 @@ def start_torchrun_runs():
 
     folder = tempfile.mkdtemp(prefix="torchrun-")
     runs = {("float64", processes): torchrun_command(processes, "--dtype", "float64")
-            for processes in [1, 2, 3]}
+            for processes in [2, 3]}
     runs["--lr 1"] = torchrun_command(2, "--lr", "1")
     runs["--steps 0"] = torchrun_command(2, "--steps", "0")
     pair = {}
@@ -117,8 +141,41 @@ def start_torchrun_runs():
         start(key, command, folder, _torchrun_runs, together)
 
 
+def start_interactive_runs():
+    """The runs that a test interrupts (Ctrl-C, a killed process, a closed pipe), each by a
+    function of its test module that returns what happened, for the test to check."""
+    from test_cli import CTRL_C_STEPS, closed_after_one_line, interrupted_once_training
+    from test_compile import interrupted_while_inductor_compiles
+    from test_ddp import a_pair_interrupted, a_pair_with_rank_1_killed
+
+    folder = tempfile.mkdtemp(prefix="interactive-")
+    calls = {"a closed pipe": (closed_after_one_line, folder)}
+    if sys.platform != "win32":                       # SIGINT to a child: not on Windows
+        calls.update({("Ctrl-C", name): (interrupted_once_training, name, folder)
+                      for name in CTRL_C_STEPS})
+        calls["a pair, Ctrl-C"] = (a_pair_interrupted, folder)
+    if sys.platform.startswith("linux"):               # finding a process in /proc
+        calls["a pair, rank 1 killed"] = (a_pair_with_rank_1_killed, folder)
+        if load(COMPILE).cxx_compiler():              # inductor compiles C++ on the CPU
+            calls["Ctrl-C while inductor compiles"] = (interrupted_while_inductor_compiles,
+                                                       tempfile.mkdtemp(prefix="inductor-"))
+    for key, (function, *args) in calls.items():
+        _interactive_runs[key] = _pool.submit(function, *args)
+
+
+# The fixtures of the runs started at collection.
+BACKGROUND = ("kernel_runs", "torchrun_runs", "interactive_runs", "runs_from_another_folder")
+
+
 def pytest_collection_modifyitems(session, config, items):
     used = {name for item in items for name in item.fixturenames}
+    # The longest runs first (a kernel takes longest), so that the two workers end together.
+    if "kernel_runs" in used:
+        start_kernel_runs()
+    if "torchrun_runs" in used:
+        start_torchrun_runs()
+    if "interactive_runs" in used:
+        start_interactive_runs()
     if "runs_from_another_folder" in used:
         folder = tempfile.mkdtemp(prefix="elsewhere-")
         commands = {name: [sys.executable, str(ROOT / f"{name}.py"), "--steps", "3"]
@@ -126,10 +183,9 @@ def pytest_collection_modifyitems(session, config, items):
         commands["import all"] = [sys.executable, "-c", IMPORT_ALL, str(ROOT)]
         for name, command in commands.items():
             start(name, command, folder, _started)
-    if "torchrun_runs" in used:
-        start_torchrun_runs()
-    if "kernel_runs" in used:
-        start_kernel_runs()
+    # The tests that read those runs go last (a stable sort: each group keeps its order), so
+    # that the tests made in this process use the time the runs take, rather than wait for them.
+    items.sort(key=lambda item: any(name in item.fixturenames for name in BACKGROUND))
 
 
 def finished(started):
@@ -148,6 +204,12 @@ def torchrun_runs():
     """key -> CompletedProcess of a torchrun launch of step 10 (see start_torchrun_runs)."""
     runs = finished(_torchrun_runs)
     return {**runs, **{alias: runs[key] for alias, key in _torchrun_aliases.items()}}
+
+
+@pytest.fixture(scope="session")
+def interactive_runs():
+    """key -> what the function that made the run returned (see start_interactive_runs)."""
+    return finished(_interactive_runs)
 
 
 @pytest.fixture(scope="session")

@@ -46,6 +46,11 @@ BAD_INPUTS = [
     (["--learning-rate", "1"], "unrecognized arguments: --learning-rate 1"),
 ]
 TORCH_BAD_INPUTS = [(["--device", "tpu"], "argument --device: invalid choice: 'tpu'")]
+# Step 9 in the tests of what every step does: captured with aot_eager, which needs no compiler
+# and takes a second, where inductor takes seconds (15 s and more with an empty cache). Its
+# inductor runs are tested in test_compile.py, in a kernel (test_notebooks.py) and from
+# another folder (below).
+QUICK = {COMPILE: ["--backend", "aot_eager"]}
 
 
 def check_usage_error(name, status, err, message):
@@ -114,7 +119,8 @@ def test_diverging_run_stops_with_one_message(script_name, capsys):
         warnings.simplefilter("error")            # a RuntimeWarning would fail the test
         # but not what torch's own modules deprecate inside (Python hides those by default)
         warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch")
-        status, out, err = run_main(script_name, ["--lr", "1", "--print-every", "1"], capsys)
+        status, out, err = run_main(script_name, ["--lr", "1", "--print-every", "1"]
+                                    + QUICK.get(script_name, []), capsys)
     assert status == 1
     losses = step_losses(out)
     assert losses and len(losses) < 500
@@ -125,9 +131,15 @@ def test_diverging_run_stops_with_one_message(script_name, capsys):
 
 
 def test_keyboard_interrupt_is_one_line_and_status_130(script_name, capsys, monkeypatch):
-    def interrupted(*args):
+    """Ctrl-C in the middle of the first step. (Step 9's compute_loss runs inside the captured
+    graph, where TorchDynamo, with fullgraph=True, would report the raise as untraceable code:
+    there the compiled function itself is what raises. test_ctrl_c_... sends real signals.)"""
+    def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(load(script_name), "compute_loss", interrupted)
+    if script_name == COMPILE:
+        monkeypatch.setattr(torch, "compile", lambda *args, **kwargs: interrupted)
+    else:
+        monkeypatch.setattr(load(script_name), "compute_loss", interrupted)
     status, out, err = run_main(script_name, ["--steps", "3"], capsys)
     assert status == 130
     assert err.splitlines()[-1] == f"{load(script_name).build_parser().prog}: interrupted"
@@ -135,9 +147,10 @@ def test_keyboard_interrupt_is_one_line_and_status_130(script_name, capsys, monk
 
 
 def test_same_seed_prints_the_same_losses(script_name, capsys):
-    first = run_main(script_name, ["--steps", "5", "--seed", "3"], capsys)
-    second = run_main(script_name, ["--steps", "5", "--seed", "3"], capsys)
-    other = run_main(script_name, ["--steps", "5", "--seed", "4"], capsys)
+    quick = QUICK.get(script_name, [])
+    first = run_main(script_name, ["--steps", "5", "--seed", "3"] + quick, capsys)
+    second = run_main(script_name, ["--steps", "5", "--seed", "3"] + quick, capsys)
+    other = run_main(script_name, ["--steps", "5", "--seed", "4"] + quick, capsys)
     assert first[0] == 0 and first[1] == second[1]
     assert [t for t, _ in step_losses(first[1])] == [0, 1, 2, 3, 4]
     assert other[1] != first[1]
@@ -245,39 +258,58 @@ def test_numpy_step_runs_where_torch_cannot_be_imported(tmp_path):
     assert len(step_losses(result.stdout)) == 2
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT cannot be sent to a child on Windows")
-@pytest.mark.parametrize("name", ["two_layer_net_numpy", "two_layer_net_autograd", COMPILE])
-def test_ctrl_c_stops_with_status_130(name, tmp_path):
-    """Once training has started (step 9 with aot_eager, quick to capture: test_compile.py
-    checks Ctrl-C while inductor compiles)."""
+# Ctrl-C once training has started (step 9 with aot_eager, quick to capture: test_compile.py
+# checks Ctrl-C while inductor compiles).
+CTRL_C_STEPS = ["two_layer_net_numpy", "two_layer_net_autograd", COMPILE]
+
+
+def interrupted_once_training(name, folder):
+    """`python <name>.py --steps 100000000`, and Ctrl-C (SIGINT) once it has printed its first
+    loss line: that line and the CompletedProcess. (Run in the background from conftest.py;
+    the test checks what it returns.)"""
     process = subprocess.Popen(
         [sys.executable, str(ROOT / f"{name}.py"), "--steps", "100000000"]
-        + (["--backend", "aot_eager"] if name == COMPILE else []),
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        + QUICK.get(name, []),
+        cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        assert STEP_LOSS_LINE.match(process.stdout.readline())   # training has started
+        first = process.stdout.readline()
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=60)
     finally:
         process.kill()
-    assert process.returncode == 130
-    assert err.splitlines()[-1] == f"{name}.py: interrupted"
-    assert "Traceback" not in err
+    return first, subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
-def test_a_closed_pipe_ends_the_run_quietly(tmp_path):
-    """`python two_layer_net_numpy.py | head -1`: once the reader has gone, stop without a
-    BrokenPipeError traceback."""
+def closed_after_one_line(folder):
+    """`python two_layer_net_numpy.py | head -1`: the reader closes the pipe after one line.
+    The first line and the CompletedProcess (standard output: what followed, unread)."""
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "two_layer_net_numpy.py"), "--steps", "100000000"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert STEP_LOSS_LINE.match(process.stdout.readline())
+        first = process.stdout.readline()
         process.stdout.close()                      # what `head -1` does after one line
         err = process.stderr.read()
         process.wait(timeout=60)
     finally:
         process.kill()
-    assert process.returncode == 1
-    assert err == ""
+    return first, subprocess.CompletedProcess(process.args, process.returncode, None, err)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT cannot be sent to a child on Windows")
+@pytest.mark.parametrize("name", CTRL_C_STEPS)
+def test_ctrl_c_stops_with_status_130(name, interactive_runs):
+    first, result = interactive_runs[("Ctrl-C", name)]
+    assert STEP_LOSS_LINE.match(first), (first, result.stderr)    # training had started
+    assert result.returncode == 130, result.stderr
+    assert result.stderr.splitlines()[-1] == f"{name}.py: interrupted"
+    assert "Traceback" not in result.stderr
+
+
+def test_a_closed_pipe_ends_the_run_quietly(interactive_runs):
+    """Once the reader has gone, stop without a BrokenPipeError traceback."""
+    first, result = interactive_runs["a closed pipe"]
+    assert STEP_LOSS_LINE.match(first), (first, result.stderr)
+    assert result.returncode == 1
+    assert result.stderr == ""

@@ -6,8 +6,9 @@ import pytest
 import torch
 from ladder import DDP, REFERENCE, as_float64, inputs_for, load, random_problem, world_of_one
 from test_ddp import (
+    a_pair_with_rank_1_killed,
+    check_the_run_ends_naming_rank_1,
     failed_ranks,
-    kill_rank_1_and_check_the_run_ends,
     torchrun_command,
     without_torchruns_report,
 )
@@ -117,4 +118,4 @@ def test_ddp_wants_a_gpu_per_process(tmp_path):
                     reason="NCCL wants a GPU per process, and a pair needs two GPUs")
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the worker in /proc")
 def test_a_killed_process_under_nccl_ends_the_run_within_a_minute_naming_its_rank(tmp_path):
-    kill_rank_1_and_check_the_run_ends(tmp_path, "--device", "cuda")
+    check_the_run_ends_naming_rank_1(*a_pair_with_rank_1_killed(tmp_path, "--device", "cuda"))

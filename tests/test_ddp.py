@@ -20,6 +20,7 @@ from ladder import (
     ROOT,
     STEP_LOSS_LINE,
     as_float64,
+    default_losses,
     load,
     our_lines,
     run_main,
@@ -73,7 +74,16 @@ def test_shards_cover_the_batch_once_larger_first():
         assert sizes == sorted(sizes, reverse=True) and sizes[0] - sizes[-1] <= 1, world_size
 
 
-@pytest.mark.parametrize("processes", [1, 2, 3])
+def test_float64_losses_of_a_world_of_one_are_step_3s():
+    """One process, in a world of one as main() makes it without a launcher, against step 3 as
+    below. (Under torchrun only the connecting differs; test_tools launches one process.)"""
+    step_3 = load(REFERENCE)
+    reference = step_3.train(*step_3.make_data(0, torch.float64, "cpu"), print_every=0)
+    torch.testing.assert_close(as_float64(default_losses(DDP, 0, "float64")),
+                               as_float64(reference), rtol=1e-9, atol=0)
+
+
+@pytest.mark.parametrize("processes", [2, 3])
 def test_float64_losses_of_any_world_size_are_step_3s(processes, torchrun_runs):
     """The whole batch's loss, printed once per step by rank 0, within 1e-9 relative of step 3's
     for 500 steps from the same seed. Sums in another order round differently (about 1e-16
@@ -145,25 +155,24 @@ def test_a_run_that_cannot_be_made_stops_before_connecting(argv, world_size, mes
     assert time.monotonic() - started < 5 and not torch.distributed.is_initialized()
 
 
-def start_long_run(tmp_path, *args):
-    """Two processes, training for ever; returns once rank 0 has printed a loss."""
+def start_long_run(folder, *args):
+    """Two processes, training for ever: (the process, the first line rank 0 printed)."""
     process = subprocess.Popen(
-        torchrun_command(2, "--steps", "100000000", *args), cwd=tmp_path, stdout=subprocess.PIPE,
+        torchrun_command(2, "--steps", "100000000", *args), cwd=folder, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, start_new_session=True,   # a terminal's own job
         env={**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"})
-    assert STEP_LOSS_LINE.match(process.stdout.readline())
-    return process
+    return process, process.stdout.readline()
 
 
 def stop(process):
-    """Whatever the test found, leave no process of the run behind."""
+    """Whatever happened, leave no process of the run behind."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
 
 def worker_of_rank(launcher_pid, rank):
-    """The pid of the process torchrun started with RANK=rank (Linux's /proc)."""
+    """The pid of the process torchrun started with RANK=rank (Linux's /proc), or None."""
     for entry in Path("/proc").iterdir():
         try:
             if (entry.name.isdigit() and int((entry / "stat").read_text().split()[3])
@@ -172,43 +181,66 @@ def worker_of_rank(launcher_pid, rank):
                 return int(entry.name)
         except OSError:                             # gone, or not ours to read
             continue
-    raise AssertionError(f"no process of rank {rank} under torchrun ({launcher_pid})")
+    return None
 
 
-def kill_rank_1_and_check_the_run_ends(tmp_path, *args):
-    """SIGKILL to rank 1 of a running pair: the run ends within a minute, not 0, and torchrun's
-    report names rank 1; rank 0 prints no traceback."""
-    process = start_long_run(tmp_path, *args)
+def a_pair_with_rank_1_killed(folder, *args):
+    """Once rank 0 of a running pair has printed a loss, SIGKILL to rank 1: the run's first
+    line, its CompletedProcess, and the seconds from the kill to the end. (Run in the
+    background from conftest.py; the test checks what it returns.)"""
+    process, first = start_long_run(folder, *args)
     try:
-        os.kill(worker_of_rank(process.pid, 1), signal.SIGKILL)
+        worker = worker_of_rank(process.pid, 1)
+        if worker is None:                           # the check below names what is missing
+            stop(process)
+        else:
+            os.kill(worker, signal.SIGKILL)
         killed = time.monotonic()
         out, err = process.communicate(timeout=60)
         took = time.monotonic() - killed
     finally:
         stop(process)
-    assert process.returncode != 0 and took < 60
-    assert failed_ranks(err)[1] == "-9"             # rank 1, SIGKILL: torchrun's report
-    root_cause = err.split("Root Cause")[1]
-    assert re.search(r"rank\s+: 1 \(local_rank: 1\)", root_cause), err
-    assert "[rank" not in without_torchruns_report(err)      # no traceback from rank 0
+    return first, subprocess.CompletedProcess(process.args, process.returncode, out, err), took
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the worker in /proc")
-def test_a_killed_process_ends_the_run_within_a_minute_naming_its_rank(tmp_path):
-    kill_rank_1_and_check_the_run_ends(tmp_path)
+def check_the_run_ends_naming_rank_1(first, result, took):
+    """What a_pair_with_rank_1_killed returned: the run ended within a minute, not 0, and
+    torchrun's report names rank 1; rank 0 printed no traceback."""
+    assert STEP_LOSS_LINE.match(first), (first, result.stderr)
+    assert result.returncode != 0 and took < 60
+    # rank 1, SIGKILL: torchrun's report
+    assert failed_ranks(result.stderr).get(1) == "-9", result.stderr
+    root_cause = result.stderr.split("Root Cause")[1]
+    assert re.search(r"rank\s+: 1 \(local_rank: 1\)", root_cause), result.stderr
+    assert "[rank" not in without_torchruns_report(result.stderr)   # no traceback from rank 0
 
 
-def test_ctrl_c_ends_every_rank_without_a_traceback(tmp_path):
-    """The terminal sends SIGINT to torchrun's process group, and torchrun passes it on to
-    each process (they run in sessions of their own). Each stops with status 130, rank 0 says
-    so once; then torchrun, on its own, prints a traceback of its own code and exits 1."""
-    process = start_long_run(tmp_path)
+def a_pair_interrupted(folder):
+    """Ctrl-C, as a terminal sends it (SIGINT to torchrun's process group), once rank 0 of a
+    running pair has printed a loss: the first line and the CompletedProcess."""
+    process, first = start_long_run(folder)
     try:
         os.killpg(process.pid, signal.SIGINT)
         out, err = process.communicate(timeout=60)
     finally:
         stop(process)
-    assert process.returncode != 0
+    return first, subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the worker in /proc")
+def test_a_killed_process_ends_the_run_within_a_minute_naming_its_rank(interactive_runs):
+    check_the_run_ends_naming_rank_1(*interactive_runs["a pair, rank 1 killed"])
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT cannot be sent to a child on Windows")
+def test_ctrl_c_ends_every_rank_without_a_traceback(interactive_runs):
+    """The terminal sends SIGINT to torchrun's process group, and torchrun passes it on to
+    each process (they run in sessions of their own). Each stops with status 130, rank 0 says
+    so once; then torchrun, on its own, prints a traceback of its own code and exits 1."""
+    first, result = interactive_runs["a pair, Ctrl-C"]
+    assert STEP_LOSS_LINE.match(first), (first, result.stderr)
+    err = result.stderr
+    assert result.returncode != 0
     ours, torchruns = our_lines(err).split("Traceback (most recent call last):\n", 1)
     assert ours == header(2) + f"{PROG}: interrupted\n", err
     # Then torchrun's own traceback, only: its SignalException
