@@ -3,7 +3,11 @@
 Give it a step script whose backward(x, y, w2, h, h_relu, y_pred) is written by hand (steps 1
 and 2, or your own copy of one). On one small float64 batch it compares every gradient that
 backward computes (grad_y_pred, grad_h_relu, grad_h, grad_w2, grad_w1) with two independent
-answers: autograd, and central finite differences of the loss. It prints a table with the
+answers: autograd, and central finite differences of the loss. Both come from this file's own
+forward pass and loss, the tutorial's (a ReLU net without biases, the sum of squared errors),
+not from the script's: it checks a backward pass of this very net. A copy whose forward pass
+or loss was changed (a leaky ReLU, a mean loss) is reported wrong even when its backward pass
+matches the change. It prints a table with the
 largest absolute difference and the relative error of each, and then the first line of
 backward that goes wrong: a gradient computed from a wrong one is wrong too, so the first
 failure in chain-rule order is the line to look at.
@@ -12,7 +16,7 @@ Exit status: 0 when every gradient passes, 1 when one fails, 2 for bad input.
 
 Run:
     python check_gradients.py                           # steps 1 and 2
-    python check_gradients.py my_two_layer_net.py       # your own copy, after an edit
+    python check_gradients.py my_two_layer_net.py       # your copy's backward pass
 """
 import argparse
 import importlib.util

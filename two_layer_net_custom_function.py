@@ -13,8 +13,9 @@ to the output and returns the gradient with respect to the input. The rest is st
 At exactly h == 0 ReLU has no derivative, so every implementation picks one. Ours picks 0,
 like the hand-written mask grad_h[h <= 0] = 0 of steps 1 and 2 and like torch.relu and
 torch.nn.ReLU, which steps 5 to 8 use. clamp(min=0) in step 3 picks 0 too from torch 2.14 on,
-and 1 (the gradient passes) before it. It matters only when a hidden unit is exactly 0, which
-random float data almost never gives.
+and 1 (the gradient passes) before it. It matters when a hidden unit is exactly 0, which float32
+training reaches (first at step 114 with seed 0 on the development machine; README, FAQ on
+clamp): before torch 2.14, steps 3 and 4 part there.
 
 Teaching simplifications, on purpose: random data (the net memorises noise), no biases,
 and a summed loss, which is why the learning rate is as small as 1e-6.

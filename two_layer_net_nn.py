@@ -16,10 +16,10 @@ Two details to know:
 - nn.Linear stores its weight as (out_features, in_features) and computes x @ weight.T, so
   its weight is the transpose of our w1. We give the layers w1.T and w2.T, which keeps "the
   same net" literally true: for one seed this step prints the losses of steps 2 to 4, up
-  to rounding in the last digits.
+  to float32 rounding (its operations differ, so they round differently).
 - nn.ReLU gives gradient 0 at exactly h == 0, as our ReLUs of steps 1, 2 and 4 do (and
-  clamp(min=0) of step 3 from torch 2.14 on). Random float data almost never makes a hidden
-  unit exactly 0, so the choice does not change the losses.
+  clamp(min=0) of step 3 from torch 2.14 on). Float32 training does land some hidden units on
+  exactly 0 (README, FAQ on clamp), and there this choice is what keeps the steps together.
 
 Why not nn.Linear's own initialisation? It draws each weight uniformly from +-1/sqrt(fan_in)
 (about +-0.03 for the first layer), not from a standard normal, so the loss starts in the

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from ladder import (
+    CLAMP_GRAD_AT_ZERO,
     GRADIENT_STEPS,
     KINDS,
     REFERENCE,
@@ -84,3 +85,43 @@ def test_numpy_gradients_match_finite_differences():
     for w, grad in [(w1, grad_w1), (w2, grad_w2)]:
         numeric = central_differences(lambda: independent_loss(x, y, w1, w2), w)
         np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-6)
+
+
+def first_exact_zero(dtype):
+    """Step 2's default run (seed 0) until some hidden unit's h is exactly 0: (x, y, w1, w2 at
+    that step, the step, the mask of h == 0), or None if it never happens in 500 steps."""
+    step_2 = load("two_layer_net_tensor")
+    x, y, w1, w2 = step_2.make_data(0, getattr(torch, dtype), "cpu")
+    for t in range(step_2.STEPS):
+        h, h_relu, y_pred = step_2.forward(x, w1, w2)
+        if (h == 0).any():
+            return x, y, w1, w2, t, h == 0
+        grad_w1, grad_w2 = step_2.backward(x, y, w2, h, h_relu, y_pred)
+        w1 -= step_2.LEARNING_RATE * grad_w1
+        w2 -= step_2.LEARNING_RATE * grad_w2
+    return None
+
+
+def test_float32_training_lands_on_the_kink_and_clamp_then_decides():
+    """Random data starts far from ReLU's kink (no |h| below 1e-3 at step 0), but training
+    drives some pre-activations to it, and float32, whose h near 20 is rounded to about 2e-6,
+    lands some exactly on 0 (first at step 114 with seed 0 on the development machine; at step
+    140 on an Intel CPU). There step 3's clamp(min=0) and step 4's MyReLU give different
+    gradients before torch 2.14 (clamp lets the gradient through, 1), the same from 2.14 (0):
+    the difference is x.T @ (the gradient reaching the zero units), computed here. In float64
+    no h is exactly 0 in the 500 steps."""
+    assert first_exact_zero("float64") is None
+    found = first_exact_zero("float32")
+    assert found is not None, "no hidden unit was exactly 0 in 500 float32 steps"
+    x, y, w1, w2, step, zero = found
+    assert step > 0
+    clamp = load("two_layer_net_autograd").loss_and_grads(x, y, w1, w2)[1]
+    my_relu = load("two_layer_net_custom_function").loss_and_grads(x, y, w1, w2)[1]
+
+    grad_h_relu = 2.0 * ((x @ w1).clamp(min=0) @ w2 - y) @ w2.T
+    through_the_kink = x.T @ (grad_h_relu * zero)           # what clamp's 1 lets through
+    assert through_the_kink.abs().max() > 0.1              # ten times the tolerance below
+    # Float32 tolerance: elsewhere the two steps run the same operations, which round alike
+    # or nearly so (measured: at most 2e-6 apart, for gradients of at most 66 at that step).
+    torch.testing.assert_close(clamp - my_relu, CLAMP_GRAD_AT_ZERO * through_the_kink,
+                               rtol=0, atol=0.01)
