@@ -120,7 +120,8 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
     w1 and w2 must be leaves with requires_grad=True, as make_data returns them.
     """
     # torch.compile keeps what it captured with the function's code, for the whole process, and
-    # stops capturing after 8 graphs of one function (it then runs plain Python). Forget it all
+    # captures no more after 8 graphs of one function (with fullgraph=True the next call raises
+    # an error; without it, the function would run as plain Python). Forget it all
     # (in this process: any other compiled function too), so that every call of train()
     # captures and compiles its own graphs. fullgraph=True: one graph, or an error, never a
     # quiet graph break.

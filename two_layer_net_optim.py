@@ -12,7 +12,8 @@ With --optimizer sgd (the default) the step is our old update, w -= lr * grad.
 --optimizer adam swaps in Adam, which keeps running averages of each weight's gradient and of
 its square, and moves each weight by about lr in the direction of its averaged gradient, however
 large or small the gradient itself is. Plain gradient descent moves by lr * grad, and our
-gradients are in the millions, hence the tiny 1e-6. Adam's steps do not grow with the
+gradients start large (medians of |grad| about 5e3 and 1.2e5, norms in the millions), hence
+the tiny 1e-6. Adam's steps do not grow with the
 gradient, so 1e-6 would leave our weights (of size about 1) nearly where they are: with
 --optimizer adam the default learning rate is PyTorch's own default for Adam, 1e-3, unless you
 give --lr.
