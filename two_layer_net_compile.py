@@ -6,14 +6,14 @@ trains w1 and w2.
 
 New since step 3 (two_layer_net_autograd.py), whose functions this step keeps: until now the
 graph was recorded afresh at every step while Python ran the forward pass. torch.compile
-captures it once instead. At the first call of forward_and_loss, Python runs it one time while
-TorchDynamo records the tensor operations into a graph, with guards (checks on the inputs'
-shapes, dtypes and devices, and on Python values the code branched on); AOTAutograd then
-derives the backward graph ahead of time, the graph of the very products, transposes, mask and
-factor 2 that step 1 wrote by hand; and a backend compiles both graphs. Every later call checks
-the guards and replays the compiled graphs; loss.backward() runs the derived backward graph.
---show-graph prints both graphs. We compile step 3's function rather than step 7's module
-because its backward graph reads line for line like step 1's backward().
+captures it once instead. At the first call of forward_and_loss, TorchDynamo steps through its
+Python bytecode itself, on stand-in tensors, and records the tensor operations into a graph,
+with guards (checks on the inputs' shapes, dtypes and devices, and on Python values the code
+branched on); AOTAutograd then derives the backward graph ahead of time, the graph of the very
+products, transposes, mask and factor 2 that step 1 wrote by hand; and a backend compiles both
+graphs. Every later call checks the guards and replays the compiled graphs; loss.backward() runs
+the derived backward graph. --show-graph prints both graphs. We compile step 3's function rather
+than step 7's module because its backward graph reads line for line like step 1's backward().
 
 --backend picks the compiler: inductor (the default) generates fused C++ on the CPU (it needs a
 C++ compiler) and Triton kernels on a GPU; aot_eager captures the same graphs and runs them with
