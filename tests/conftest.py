@@ -42,10 +42,10 @@ _torchrun_aliases = {}
 # Runs in a real Jupyter kernel, also started at collection: each step's committed notebook,
 # then the script pasted whole into one cell, each after `%reset -f`, which empties the
 # namespace (so every part must import and define everything itself); and, after the
-# reference step, a `%run script --steps 2` (the user's arguments). The parts share two
-# kernels, not one each: a kernel costs seconds of starting and of importing torch, and this
-# machine has two cores. Errors do not stop a kernel (allow_errors): each part's test finds
-# its own in its cells' outputs.
+# reference step, a `%run script --steps 2` (the user's arguments). The parts share one
+# kernel, not one each: a kernel costs seconds of CPU to start and to import torch (and
+# torch._dynamo, inductor, ...), and the suite is bound by this machine's two cores. Errors do
+# not stop a kernel (allow_errors): each part's test finds its own in its cells' outputs.
 RESET = "%reset -f"
 # A fresh kernel has nothing compiled either: before each reset, forget what torch.compile
 # captured (as step 9's train() does), while the names it put in the namespace are still
@@ -57,7 +57,7 @@ FORGET_COMPILED = ("import sys\n"
                    "    sys.modules['torch'].compiler.reset()")
 # Step 9 first: inductor compiles its graphs there while the other runs import torch, and the
 # later ones (in this process and the others) find them in inductor's cache.
-KERNELS = [[COMPILE] + [name for name in SCRIPTS[0::2] if name != COMPILE], SCRIPTS[1::2]]
+KERNELS = [[COMPILE] + [name for name in SCRIPTS if name != COMPILE]]
 _kernel_runs = {}
 _kernels = {}           # kernel number -> (the parts' keys, in order; the executed notebook)
 
