@@ -183,6 +183,28 @@ def default_losses(name, seed, dtype="float32", **options):
                                       **options))
 
 
+@functools.cache
+def exact_zeros_in_h(dtype):
+    """Step 2's default run (seed 0, 500 steps) in `dtype`: the steps at which some hidden unit's
+    h is exactly 0; the smallest |h| at step 0; and the first such step's (x, y, w1, w2, the
+    mask of h == 0), or None."""
+    step_2 = load("two_layer_net_tensor")
+    x, y, w1, w2 = step_2.make_data(0, getattr(torch, dtype), "cpu")
+    steps, first, smallest = [], None, None
+    for t in range(step_2.STEPS):
+        h, h_relu, y_pred = step_2.forward(x, w1, w2)
+        if smallest is None:
+            smallest = h.abs().min().item()
+        if (h == 0).any():
+            steps.append(t)
+            if first is None:
+                first = (x, y, w1.clone(), w2.clone(), h == 0)
+        grad_w1, grad_w2 = step_2.backward(x, y, w2, h, h_relu, y_pred)
+        w1 -= step_2.LEARNING_RATE * grad_w1
+        w2 -= step_2.LEARNING_RATE * grad_w2
+    return steps, smallest, first
+
+
 def central_differences(loss, w, eps=1e-6):
     """d loss() / d w by central differences: loss() must read w, which is nudged in place
     (and restored). The error is O(eps**2), plus rounding of about 1e-16 * loss / eps."""

@@ -14,6 +14,7 @@ from ladder import (
     RELU_GRAD_AT_ZERO,
     as_tensor,
     central_differences,
+    exact_zeros_in_h,
     inputs_for,
     load,
     random_problem,
@@ -87,21 +88,6 @@ def test_numpy_gradients_match_finite_differences():
         np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-6)
 
 
-def first_exact_zero(dtype):
-    """Step 2's default run (seed 0) until some hidden unit's h is exactly 0: (x, y, w1, w2 at
-    that step, the step, the mask of h == 0), or None if it never happens in 500 steps."""
-    step_2 = load("two_layer_net_tensor")
-    x, y, w1, w2 = step_2.make_data(0, getattr(torch, dtype), "cpu")
-    for t in range(step_2.STEPS):
-        h, h_relu, y_pred = step_2.forward(x, w1, w2)
-        if (h == 0).any():
-            return x, y, w1, w2, t, h == 0
-        grad_w1, grad_w2 = step_2.backward(x, y, w2, h, h_relu, y_pred)
-        w1 -= step_2.LEARNING_RATE * grad_w1
-        w2 -= step_2.LEARNING_RATE * grad_w2
-    return None
-
-
 def test_float32_training_lands_on_the_kink_and_clamp_then_decides():
     """Random data starts far from ReLU's kink (no |h| below 1e-3 at step 0), but training
     drives some pre-activations to it, and float32, whose h near 20 is rounded to about 2e-6,
@@ -110,11 +96,10 @@ def test_float32_training_lands_on_the_kink_and_clamp_then_decides():
     gradients before torch 2.14 (clamp lets the gradient through, 1), the same from 2.14 (0):
     the difference is x.T @ (the gradient reaching the zero units), computed here. In float64
     no h is exactly 0 in the 500 steps."""
-    assert first_exact_zero("float64") is None
-    found = first_exact_zero("float32")
-    assert found is not None, "no hidden unit was exactly 0 in 500 float32 steps"
-    x, y, w1, w2, step, zero = found
-    assert step > 0
+    assert exact_zeros_in_h("float64")[0] == []
+    steps, _, first = exact_zeros_in_h("float32")
+    assert steps and steps[0] > 0, "no hidden unit was exactly 0 in 500 float32 steps"
+    x, y, w1, w2, zero = first
     clamp = load("two_layer_net_autograd").loss_and_grads(x, y, w1, w2)[1]
     my_relu = load("two_layer_net_custom_function").loss_and_grads(x, y, w1, w2)[1]
 
