@@ -283,7 +283,7 @@ def interrupted_once_training(name, folder):
 
 def closed_after_one_line(folder):
     """`python two_layer_net_numpy.py | head -1`: the reader closes the pipe after one line.
-    The first line and the CompletedProcess (standard output: what followed, unread)."""
+    The first line and the CompletedProcess (no standard output: the reader closed it)."""
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "two_layer_net_numpy.py"), "--steps", "100000000"],
         cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -22,6 +22,7 @@ from ladder import (
     default_losses,
     inputs_for,
     load,
+    processes,
     random_problem,
     run_main,
     step_losses,
@@ -39,11 +40,10 @@ def test_float64_losses_follow_step_3_for_500_steps():
     start that must stay below 1e-9 relative, at every step. (Inductor's own kernels are
     checked in float32 below: a float64 graph would cost its own C++ compilation, seconds of
     the suite's two cores; on CUDA, test_cuda.py checks them in float64.)"""
-    backend = "aot_eager"
     problem = random_problem(5, 64, 1000, 100, 10)
     reference = load(REFERENCE).train(*inputs_for(REFERENCE, *problem), print_every=0)
     x, y, w1, w2 = inputs_for(COMPILE, *problem)
-    losses = load(COMPILE).train(x, y, w1, w2, print_every=0, backend=backend)
+    losses = load(COMPILE).train(x, y, w1, w2, print_every=0, backend="aot_eager")
     torch.testing.assert_close(as_float64(losses), as_float64(reference), rtol=1e-9, atol=0)
     assert w1.grad is None and w2.grad is None      # cleared after every update, as in step 3
 
@@ -151,15 +151,8 @@ def test_without_a_cpp_compiler_inductor_stops_with_one_line(tmp_path):
 
 def compiler_running_in(group):
     """Whether a C++ compiler runs in the process group `group` (Linux's /proc)."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()                 # pid (name) state ppid pgrp ...
-        except OSError:                             # gone, or not ours to read
-            continue
-        name, fields = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")"):].split()
-        if int(fields[3]) == group and name in ("cc1plus", "g++", "c++", "clang++"):
-            return True
-    return False
+    return any(pgrp == group and name in ("cc1plus", "g++", "c++", "clang++")
+               for _, name, _, pgrp in processes())
 
 
 def interrupted_while_inductor_compiles(folder):

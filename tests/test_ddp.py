@@ -23,6 +23,7 @@ from ladder import (
     default_losses,
     load,
     our_lines,
+    processes,
     run_main,
     step_losses,
 )
@@ -173,12 +174,11 @@ def stop(process):
 
 def worker_of_rank(launcher_pid, rank):
     """The pid of the process torchrun started with RANK=rank (Linux's /proc), or None."""
-    for entry in Path("/proc").iterdir():
+    for pid, _, parent, _ in processes():
         try:
-            if (entry.name.isdigit() and int((entry / "stat").read_text().split()[3])
-                    == launcher_pid and f"\0RANK={rank}\0".encode()
-                    in b"\0" + (entry / "environ").read_bytes()):
-                return int(entry.name)
+            if parent == launcher_pid and f"\0RANK={rank}\0".encode() in b"\0" + Path(
+                    f"/proc/{pid}/environ").read_bytes():
+                return pid
         except OSError:                             # gone, or not ours to read
             continue
     return None
