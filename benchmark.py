@@ -150,7 +150,10 @@ def time_block(run, k, device):
     says itself."""
     if hasattr(run, "per_step"):
         return run.per_step(k)
-    return (seconds(run, k, device) - seconds(run, 0, device)) / k
+    # A shared machine only ever adds time, so the least of three runs of the setup is the
+    # setup's own time; one disturbed run of it could exceed run(k) and make a step negative.
+    setup = min(seconds(run, 0, device) for _ in range(3))
+    return (seconds(run, k, device) - setup) / k
 
 
 def timed_blocks(device, size):
