@@ -56,8 +56,6 @@ import time
 import numpy as np
 import torch
 
-from two_layer_net_tensor import available_devices, whole_number
-
 # How each step takes its weights: numpy arrays, plain tensors, or leaves that require grad.
 STEPS = {
     "two_layer_net_numpy": "numpy",
@@ -407,6 +405,27 @@ def process_list(text):
         return []
     counts = [whole_number(1, 64)(part) for part in text.split(",")]
     return counts
+
+
+def whole_number(lowest, highest=None):
+    """An argparse type: a whole number in [lowest, highest]."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < lowest or (highest is not None and value > highest):
+            limits = f"at least {lowest}" if highest is None else f"from {lowest} to {highest}"
+            raise argparse.ArgumentTypeError(f"must be {limits}, got {value}")
+        return value
+    return parse
+
+
+def available_devices():
+    """The devices this machine can compute on, in the order --device auto tries them."""
+    found = [name for name, ok in [("cuda", torch.cuda.is_available()),
+                                   ("mps", torch.backends.mps.is_available())] if ok]
+    return found + ["cpu"]
 
 
 def build_parser():

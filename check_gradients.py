@@ -29,8 +29,6 @@ import traceback
 import numpy as np
 import torch
 
-from two_layer_net_numpy import whole_number
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 MANUAL_STEPS = [os.path.join(HERE, "two_layer_net_numpy.py"),
                 os.path.join(HERE, "two_layer_net_tensor.py")]
@@ -194,6 +192,20 @@ def check(path, seed=0):
     for lineno, line in lines_of(backward, first_wrong):
         print(f"  line {lineno}: {line}")
     return False
+
+
+def whole_number(lowest, highest=None):
+    """An argparse type: a whole number in [lowest, highest]."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < lowest or (highest is not None and value > highest):
+            limits = f"at least {lowest}" if highest is None else f"from {lowest} to {highest}"
+            raise argparse.ArgumentTypeError(f"must be {limits}, got {value}")
+        return value
+    return parse
 
 
 def main(argv=None):

@@ -1,30 +1,13 @@
-"""Step 8: a dynamic network, whose graph is rebuilt, differently, at every step.
+"""Step 8: a dynamic net, whose graph is built afresh, and differently, at every step.
 
-The net maps x (N, D_in) to y_pred (N, D_out) like the two-layer net of steps 1 to 7, with one
-change: between the two layers, a middle layer (H -> H, with a ReLU) is applied a random
-number of times, from 0 to 3, drawn afresh at every step. At depth 0 it is the two-layer net.
+New since step 7 (two_layer_net_module.py): between the two layers a middle layer (H -> H, with
+a ReLU) runs a random number of times, 0 to 3, drawn at every step. forward() is plain Python: a
+loop whose length changes, reusing one layer. PyTorch records the graph as the forward pass runs
+(define-by-run), so backward() follows whatever ran, and the reused weight gets the sum of its
+uses' gradients. The weights are He-scaled (by sqrt(2 / fan_in)) so that the loss stays steady at
+every depth; the loss then starts in the thousands, and SGD wants a learning rate of 1e-4.
 
-New since step 7 (two_layer_net_module.py): forward() uses plain Python control flow, a for
-loop whose length changes from step to step, and reuses one layer several times. That works
-because PyTorch builds the graph as the forward pass runs (define-by-run): each step's graph
-is exactly what ran, and loss.backward() follows it. Reusing a layer is weight sharing: its
-weight gets one gradient from each use, and autograd adds them up.
-
-What else changes, and why: the weights are no longer drawn from a plain standard normal. A
-layer with standard-normal weights multiplies the size of its input by about sqrt(fan_in / 2)
-(about 7 for the middle layer), so the loss would jump by orders of magnitude with the random
-depth, and plain gradient descent diverges. Scaling each weight by sqrt(2 / fan_in) (He
-initialisation; sqrt(1 / fan_in) for the last layer, which has no ReLU after it) keeps the
-size steady at every depth. The loss then starts in the thousands, not near 3e7, and SGD
-wants a learning rate of 1e-4. The depth is drawn from Python's random.Random, seeded with
---seed, so a rerun prints the same losses.
-
-Teaching simplifications, on purpose: random data (the net memorises noise), no biases,
-and a summed loss.
-
-Run it:
-    python dynamic_net.py                      # SGD, on CUDA, else Apple MPS, else the CPU
-    python dynamic_net.py --optimizer adam     # see --help for --steps, --lr, --seed, ...
+Run it:  python dynamic_net.py [--optimizer adam]   (on CUDA, else Apple MPS, else the CPU)
 """
 import argparse
 import math
@@ -34,17 +17,13 @@ import sys
 
 import torch
 
-# N: batch size; D_in: input size; H: hidden size; D_out: output size.
-N, D_in, H, D_out = 64, 1000, 100, 10
+N, D_in, H, D_out = 64, 1000, 100, 10     # batch size; input, hidden and output sizes
 STEPS, LEARNING_RATE = 500, 1e-4
 # Each optimizer, with the learning rate it gets when --lr is not given.
 OPTIMIZERS = {"sgd": (torch.optim.SGD, LEARNING_RATE), "adam": (torch.optim.Adam, 1e-3)}
 
-
 def make_data(seed, dtype, device):
-    """Random inputs x, targets y and starting weights w1, w2, w_middle (He-scaled normal)."""
-    # Draw on the CPU, then move and convert: one seed gives the same starting numbers
-    # on every device and in both dtypes.
+    """Random x, y and He-scaled starting w1, w2, w_middle, drawn on the CPU, then moved."""
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(N, D_in, generator=generator).to(device, dtype)
     y = torch.randn(N, D_out, generator=generator).to(device, dtype)
@@ -52,7 +31,6 @@ def make_data(seed, dtype, device):
     w2 = (torch.randn(H, D_out, generator=generator) * math.sqrt(1 / H)).to(device, dtype)
     w_middle = (torch.randn(H, H, generator=generator) * math.sqrt(2 / H)).to(device, dtype)
     return x, y, w1, w2, w_middle
-
 
 class DynamicNet(torch.nn.Module):
     """The two-layer net with a middle layer applied `depth` times between its layers."""
@@ -74,14 +52,11 @@ class DynamicNet(torch.nn.Module):
         y_pred = self.output_linear(h_relu)                   # (N, D_out)
         return y_pred
 
-
 # Sum of squared errors, as before (the default reduction, "mean", would divide by N * D_out).
 compute_loss = torch.nn.MSELoss(reduction="sum")
 
-
 def loss_and_grads(x, y, w1, w2, w_middle, depth):
-    """The loss at a fixed depth and its gradients for w1, w2 and w_middle (in their layout);
-    the arguments are left unchanged."""
+    """The loss at a fixed depth and its gradients for w1, w2 and w_middle (unchanged)."""
     model = DynamicNet(w1, w2, w_middle)
     loss = compute_loss(model(x, depth), y)
     loss.backward()
@@ -91,13 +66,10 @@ def loss_and_grads(x, y, w1, w2, w_middle, depth):
     return (loss.item(), model.input_linear.weight.grad.T, model.output_linear.weight.grad.T,
             grad_w_middle.T)
 
-
 def train(x, y, w1, w2, w_middle, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every=1,
           optimizer_name="sgd", seed=0):
     """Train the weights in place with the named optimizer; returns the loss of every step.
-
-    The depth of every step is drawn from random.Random(seed).
-    """
+    The depth of every step is drawn from random.Random(seed)."""
     depths = random.Random(seed)
     model = DynamicNet(w1, w2, w_middle)
     optimizer = OPTIMIZERS[optimizer_name][0](model.parameters(), lr=learning_rate)
@@ -124,94 +96,58 @@ def train(x, y, w1, w2, w_middle, *, steps=STEPS, learning_rate=LEARNING_RATE, p
         optimizer.step()
     return losses
 
-
-def whole_number(lowest, highest=None):
-    """An argparse type: a whole number in [lowest, highest]."""
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < lowest or (highest is not None and value > highest):
-            limits = f"at least {lowest}" if highest is None else f"from {lowest} to {highest}"
-            raise argparse.ArgumentTypeError(f"must be {limits}, got {value}")
-        return value
-    return parse
-
-
-def positive_number(text):
-    """An argparse type: a finite number greater than 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
-    return value
-
-
-def available_devices():
-    """The devices this machine can compute on, in the order --device auto tries them."""
-    found = [name for name, ok in [("cuda", torch.cuda.is_available()),
-                                   ("mps", torch.backends.mps.is_available())] if ok]
-    return found + ["cpu"]
-
-
+# --- The command line. The lesson is above: a first reading can stop here. -----------------------
 def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=whole_number(1), default=STEPS,
-                        help="gradient-descent steps (default: %(default)s)")
-    parser.add_argument("--lr", type=positive_number, help="learning rate (default: " + ", ".join(
-        f"{lr} for {name}" for name, (_, lr) in OPTIMIZERS.items()) + ")")
-    parser.add_argument("--seed", type=whole_number(0, 2**32 - 1), default=0,
-                        help="seed for the random data and weights (default: %(default)s)")
-    parser.add_argument("--print-every", type=whole_number(0), default=1,
-                        help="a loss line every this many steps; 0: none (default: %(default)s)")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
-                        help="floating-point type (default: %(default)s)")
-    parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd",
-                        help="how to update the weights (default: %(default)s)")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
-                        help="auto picks cuda, then mps, then cpu (default: %(default)s)")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--steps", type=int, default=STEPS, help="at least 1")
+    parser.add_argument("--lr", type=float, help="above 0; None: the optimizer's own")
+    parser.add_argument("--seed", type=int, default=0, help="from 0 to 2**32 - 1")
+    parser.add_argument("--print-every", type=int, default=1, help="0: no loss lines")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="type")
+    parser.add_argument("--optimizer", default="sgd", choices=list(OPTIMIZERS), help="how")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     return parser
-
 
 def main(argv=None):
     parser = build_parser()
     if argv is None and "__file__" not in globals() and "ipykernel" in sys.modules:
-        # Pasted into a notebook cell (Jupyter, VS Code, Colab), this code has no __file__,
-        # and sys.argv holds the kernel's own arguments (-f .../kernel-....json), not the
-        # user's: take the defaults. From a terminal, or with %run, the arguments are the user's.
-        argv = []
+        argv = []     # pasted into a notebook cell: sys.argv is the kernel's; use the defaults
     args = parser.parse_args(argv)
-    available = available_devices()
+    for option, value, ok, rule in [
+            ("--steps", args.steps, args.steps >= 1, "at least 1"),
+            ("--lr", args.lr, args.lr is None or 0 < args.lr < math.inf, "above 0 and finite"),
+            ("--seed", args.seed, 0 <= args.seed < 2**32, "from 0 to 2**32 - 1"),
+            ("--print-every", args.print_every, args.print_every >= 0, "at least 0")]:
+        if not ok:
+            parser.error(f"argument {option}: must be {rule}, got {value}")
+    available = [name for name, found in [("cuda", torch.cuda.is_available()),
+                                          ("mps", torch.backends.mps.is_available()),
+                                          ("cpu", True)] if found]
     device = available[0] if args.device == "auto" else args.device
     if device not in available:
         parser.error(f"--device {device} is not available here; available: {', '.join(available)}")
     if device == "mps" and args.dtype == "float64":
         parser.error("--dtype float64 is not supported on mps; use --dtype float32")
-    learning_rate = OPTIMIZERS[args.optimizer][1] if args.lr is None else args.lr
+    lr = OPTIMIZERS[args.optimizer][1] if args.lr is None else args.lr
     print(f"device: {device}, dtype: {args.dtype}, optimizer: {args.optimizer}, "
-          f"lr: {learning_rate}", file=sys.stderr)
+          f"lr: {lr}", file=sys.stderr)
     x, y, w1, w2, w_middle = make_data(args.seed, getattr(torch, args.dtype), device)
     try:
-        train(x, y, w1, w2, w_middle, steps=args.steps, learning_rate=learning_rate,
-              print_every=args.print_every, optimizer_name=args.optimizer, seed=args.seed)
+        train(x, y, w1, w2, w_middle, steps=args.steps, learning_rate=lr,
+              print_every=args.print_every, optimizer_name=args.optimizer,
+              seed=args.seed)
     except FloatingPointError as error:
-        print(f"{parser.prog}: {error} with --lr {learning_rate}; try a smaller --lr",
-              file=sys.stderr)
+        print(f"{parser.prog}: {error} with --lr {lr}; try a smaller --lr", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        # The reader of our output (say `head`) has gone; stop quietly.
+    except BrokenPipeError:     # the reader of our output (say `head`) has gone; stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     return 0
 
-
 if __name__ == "__main__":
-    exit_status = main()
-    if exit_status:      # not sys.exit(0): a notebook shows any sys.exit() as an error
+    if exit_status := main():    # not sys.exit(0): a notebook shows any sys.exit() as an error
         sys.exit(exit_status)

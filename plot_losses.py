@@ -24,8 +24,6 @@ import os
 import subprocess
 import sys
 
-from two_layer_net_numpy import whole_number
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # Every step of the ladder, in order, with its label and line style. The overlapping lines of
@@ -89,6 +87,20 @@ def draw(losses, seed, path, pyplot):
     figure.tight_layout()
     figure.savefig(path, format="png")
     pyplot.close(figure)
+
+
+def whole_number(lowest, highest=None):
+    """An argparse type: a whole number in [lowest, highest]."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < lowest or (highest is not None and value > highest):
+            limits = f"at least {lowest}" if highest is None else f"from {lowest} to {highest}"
+            raise argparse.ArgumentTypeError(f"must be {limits}, got {value}")
+        return value
+    return parse
 
 
 def build_parser():

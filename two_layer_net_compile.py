@@ -1,29 +1,15 @@
-"""Step 9: the same network, its graph captured once by torch.compile.
-
-The net maps x (N, D_in) to y_pred (N, D_out) through one hidden ReLU layer with no biases:
-y_pred = relu(x @ w1) @ w2. The loss is the sum of squared errors, and plain gradient descent
-trains w1 and w2.
+"""Step 9: the same net, its graph captured once by torch.compile.
 
 New since step 3 (two_layer_net_autograd.py), whose functions this step keeps: until now the
 graph was recorded afresh at every step while Python ran the forward pass. torch.compile
 captures it once instead. At the first call of forward_and_loss, TorchDynamo steps through its
-Python bytecode itself, on stand-in tensors, and records the tensor operations into a graph,
-with guards (checks on the inputs' shapes, dtypes and devices, and on Python values the code
-branched on); AOTAutograd then derives the backward graph ahead of time, the graph of the very
-products, transposes, mask and factor 2 that step 1 wrote by hand; and a backend compiles both
-graphs. Every later call checks the guards and replays the compiled graphs; loss.backward() runs
-the derived backward graph. --show-graph prints both graphs. We compile step 3's function rather
-than step 7's module because its backward graph reads line for line like step 1's backward().
-
---backend picks the compiler: inductor (the default) generates fused C++ on the CPU (it needs a
-C++ compiler) and Triton kernels on a GPU; aot_eager captures the same graphs and runs them with
-PyTorch's own kernels; eager captures the forward graph only and leaves the backward to
-autograd, as before. The first step pays for the capture and compilation (seconds); stderr says
-how long it took and what a step cost after it. For this net, five matrix products with little
-to fuse, compiling does not make a step faster on a CPU.
-
-Teaching simplifications, on purpose: random data (the net memorises noise), no biases,
-and a summed loss, which is why the learning rate is as small as 1e-6.
+Python bytecode on stand-in tensors and records the tensor operations into a graph, with guards
+(checks on the inputs and on the Python values the code branched on); AOTAutograd derives the
+backward graph ahead of time (the very products, transposes, mask and factor 2 that step 1 wrote
+by hand); and a backend compiles both. Later calls check the guards and replay the graphs.
+--backend inductor (the default) generates fused C++ on the CPU (it needs a C++ compiler) and
+Triton kernels on a GPU; aot_eager runs the same graphs with PyTorch's own kernels; eager
+captures the forward graph only. The first step pays for capture and compilation (seconds).
 
 Run it:
     python two_layer_net_compile.py                         # inductor; CUDA, else MPS, else CPU
@@ -41,25 +27,16 @@ import time
 
 import torch
 
-# N: batch size; D_in: input size; H: hidden size; D_out: output size.
-N, D_in, H, D_out = 64, 1000, 100, 10
+N, D_in, H, D_out = 64, 1000, 100, 10     # batch size; input, hidden and output sizes
 STEPS, LEARNING_RATE = 500, 1e-6
 BACKENDS = ["inductor", "aot_eager", "eager"]
 
-
 def make_data(seed, dtype, device):
-    """Random inputs x, targets y and starting weights w1, w2 (standard normal)."""
-    # Draw on the CPU, then move and convert: one seed gives the same starting numbers
-    # on every device and in both dtypes.
+    """Random x, y and starting w1, w2, drawn on the CPU (the same on every device), then moved."""
     generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(N, D_in, generator=generator).to(device, dtype)
-    y = torch.randn(N, D_out, generator=generator).to(device, dtype)
-    # requires_grad: autograd should work out the loss's gradients for the weights. It is set
-    # after .to(), so that w1 and w2 are leaves of the graph (where gradients are kept).
-    w1 = torch.randn(D_in, H, generator=generator).to(device, dtype).requires_grad_()
-    w2 = torch.randn(H, D_out, generator=generator).to(device, dtype).requires_grad_()
-    return x, y, w1, w2
-
+    x, y, w1, w2 = [torch.randn(*shape, generator=generator).to(device, dtype)
+                    for shape in [(N, D_in), (N, D_out), (D_in, H), (H, D_out)]]
+    return x, y, w1.requires_grad_(), w2.requires_grad_()    # leaves, as in step 3
 
 def forward(x, w1, w2):
     """Predicted y; autograd records every operation, so nothing else is kept."""
@@ -68,26 +45,18 @@ def forward(x, w1, w2):
     y_pred = h_relu @ w2          # (N, D_out)
     return y_pred
 
-
 def compute_loss(y_pred, y):
-    """Sum of squared errors, a tensor of shape ()."""
-    return (y_pred - y).pow(2).sum()
-
+    return (y_pred - y).pow(2).sum()      # sum of squared errors, a tensor of shape ()
 
 def forward_and_loss(x, y, w1, w2):
     """What torch.compile captures: the forward pass and the loss, as one graph."""
     return compute_loss(forward(x, w1, w2), y)
 
-
 def graph_printer():
     """A torch.compile backend that prints the forward and backward graphs on stderr, then runs
     them as captured, with PyTorch's own kernels (what the aot_eager backend does)."""
-    # The custom-backend recipe of PyTorch's torch.compile documentation, which works alike on
-    # every torch this project admits (run on 2.4, 2.13 and 2.14): aot_autograd() hands our
-    # function each graph that AOTAutograd derives, as a torch.fx.GraphModule whose
-    # print_readable() names every operation and the source line it came from. (torch's
-    # logging, TORCH_LOGS=aot_graphs, prints them too, but among pages of metadata, with a
-    # log prefix on every line.)
+    # The custom-backend recipe of torch.compile's documentation: aot_autograd() hands us each
+    # graph AOTAutograd derives, whose print_readable() names every operation and its source.
     from functorch.compile import make_boxed_func
     from torch._dynamo.backends.common import aot_autograd
 
@@ -99,32 +68,22 @@ def graph_printer():
         return compile_graph
     return aot_autograd(fw_compiler=printer("forward"), bw_compiler=printer("backward"))
 
-
 def loss_and_grads(x, y, w1, w2, *, backend="aot_eager"):
-    """The loss and its gradients at (w1, w2), through the compiled graphs; the arguments are
-    left unchanged."""
-    w1 = w1.detach().requires_grad_()
-    w2 = w2.detach().requires_grad_()
+    """The loss and its gradients at (w1, w2), through the compiled graphs (arguments unchanged)."""
+    w1, w2 = w1.detach().requires_grad_(), w2.detach().requires_grad_()
     torch.compiler.reset()           # capture afresh (see train)
     loss = torch.compile(forward_and_loss, backend=backend, fullgraph=True)(x, y, w1, w2)
     loss.backward()
     return loss.item(), w1.grad, w2.grad
 
-
 def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every=1,
           backend="inductor", mode=None, step_seconds=None):
-    """Gradient descent on w1 and w2 in place; returns the loss of every step. backend is a
-    torch.compile backend (a name, or graph_printer()); step_seconds, a list, gets the time of
-    every step.
-
-    w1 and w2 must be leaves with requires_grad=True, as make_data returns them.
-    """
+    """Gradient descent on the leaves w1 and w2, in place; returns the loss of every step.
+    backend: a torch.compile backend (a name, or graph_printer()); step_seconds, a list, gets
+    the time of every step."""
     # torch.compile keeps what it captured with the function's code, for the whole process, and
-    # captures no more after 8 graphs of one function (with fullgraph=True the next call raises
-    # an error; without it, the function would run as plain Python). Forget it all
-    # (in this process: any other compiled function too), so that every call of train()
-    # captures and compiles its own graphs. fullgraph=True: one graph, or an error, never a
-    # quiet graph break.
+    # stops capturing after 8 graphs of one function. Forget it all (in this process), so that
+    # every call of train() captures its own graphs; fullgraph=True: one graph or an error.
     torch.compiler.reset()
     compiled_forward_and_loss = torch.compile(forward_and_loss, backend=backend, mode=mode,
                                               fullgraph=True)
@@ -154,7 +113,6 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
             step_seconds.append(time.perf_counter() - started)
     return losses
 
-
 def graphs_of_a_dynamic_net(depths):
     """How many graphs torch.compile records for step 8's dynamic forward pass (a middle layer
     applied `depth` times) when it is called with these depths. The loop is Python, so a graph
@@ -180,86 +138,32 @@ def graphs_of_a_dynamic_net(depths):
         compiled(x, w1, w_middle, w2, depth)
     return len(graphs)
 
-
-def whole_number(lowest, highest=None):
-    """An argparse type: a whole number in [lowest, highest]."""
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < lowest or (highest is not None and value > highest):
-            limits = f"at least {lowest}" if highest is None else f"from {lowest} to {highest}"
-            raise argparse.ArgumentTypeError(f"must be {limits}, got {value}")
-        return value
-    return parse
-
-
-def positive_number(text):
-    """An argparse type: a finite number greater than 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
-    return value
-
-
-def available_devices():
-    """The devices this machine can compute on, in the order --device auto tries them."""
-    found = [name for name, ok in [("cuda", torch.cuda.is_available()),
-                                   ("mps", torch.backends.mps.is_available())] if ok]
-    return found + ["cpu"]
-
-
+# --- The command line. The lesson is above: a first reading can stop here. ---
 def cxx_compiler():
     """The C++ compiler inductor would call on the CPU ($CXX, else g++), or None if absent."""
     return shutil.which(os.environ.get("CXX", "g++"))
 
-
 def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=whole_number(1), default=STEPS,
-                        help="gradient-descent steps (default: %(default)s)")
-    parser.add_argument("--lr", type=positive_number, default=LEARNING_RATE,
-                        help="learning rate (default: %(default)s)")
-    parser.add_argument("--seed", type=whole_number(0, 2**32 - 1), default=0,
-                        help="seed for the random data and weights (default: %(default)s)")
-    parser.add_argument("--print-every", type=whole_number(0), default=1,
-                        help="a loss line every this many steps; 0: none (default: %(default)s)")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
-                        help="floating-point type (default: %(default)s)")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
-                        help="auto picks cuda, then mps, then cpu (default: %(default)s)")
-    parser.add_argument("--backend", choices=BACKENDS,
-                        help="the torch.compile backend (default: inductor; aot_eager with "
-                             "--show-graph)")
-    parser.add_argument("--mode", choices=["default", "reduce-overhead"], default="default",
-                        help="inductor's mode; reduce-overhead replays CUDA graphs, on CUDA only "
-                             "(default: %(default)s)")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--steps", type=int, default=STEPS, help="at least 1")
+    parser.add_argument("--lr", type=float, default=LEARNING_RATE, help="above 0")
+    parser.add_argument("--seed", type=int, default=0, help="from 0 to 2**32 - 1")
+    parser.add_argument("--print-every", type=int, default=1, help="0: no loss lines")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="type")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument("--backend", choices=BACKENDS, help="None: inductor, or aot_eager "
+                        "with --show-graph")
+    parser.add_argument("--mode", default="default", choices=["default", "reduce-overhead"],
+                        help="inductor's; reduce-overhead replays CUDA graphs, on CUDA only")
     parser.add_argument("--show-graph", action="store_true",
                         help="print the captured forward and backward graphs on stderr")
-    parser.add_argument("--dynamic", action="store_true",
-                        help="instead of training: count the graphs recorded for step 8's "
-                             "dynamic forward pass over --steps depths drawn as step 8 draws them")
+    parser.add_argument("--dynamic", action="store_true", help="instead of training: count "
+                        "the graphs of step 8's forward pass over --steps depths drawn as it does")
     return parser
 
-
-def main(argv=None):
-    parser = build_parser()
-    if argv is None and "__file__" not in globals() and "ipykernel" in sys.modules:
-        # Pasted into a notebook cell (Jupyter, VS Code, Colab), this code has no __file__,
-        # and sys.argv holds the kernel's own arguments (-f .../kernel-....json), not the
-        # user's: take the defaults. From a terminal, or with %run, the arguments are the user's.
-        argv = []
-    args = parser.parse_args(argv)
-    available = available_devices()
-    device = available[0] if args.device == "auto" else args.device
-    if device not in available:
-        parser.error(f"--device {device} is not available here; available: {', '.join(available)}")
-    if device == "mps" and args.dtype == "float64":
-        parser.error("--dtype float64 is not supported on mps; use --dtype float32")
+def choose_backend(parser, args, device):
+    """The backend the options ask for, or a usage error where they do not fit together."""
     if args.show_graph and args.backend not in (None, "aot_eager"):
         parser.error("--show-graph runs the graphs as captured, as --backend aot_eager does; "
                      f"leave out --backend {args.backend}")
@@ -271,18 +175,41 @@ def main(argv=None):
         parser.error(f"--backend inductor needs a C++ compiler on the CPU, and "
                      f"{os.environ.get('CXX', 'g++')} is not on PATH; install one, or use "
                      "--backend aot_eager")
-    if args.dynamic:
-        depths = random.Random(args.seed)
-        drawn = [depths.randint(0, 3) for _ in range(args.steps)]
-        print(f"{args.steps} calls of step 8's dynamic forward pass, depths drawn from 0 to 3: "
-              f"{graphs_of_a_dynamic_net(drawn)} graphs recorded, one per depth met "
-              f"({len(set(drawn))})")
-        return 0
     if backend == "inductor":
         from torch._inductor import config as inductor_config
         # One compile thread, so no pool of worker processes: this net has few kernels to
         # compile, and on torch 2.4 the workers print tracebacks of their own at Ctrl-C.
         inductor_config.compile_threads = 1
+    return backend
+
+def main(argv=None):
+    parser = build_parser()
+    if argv is None and "__file__" not in globals() and "ipykernel" in sys.modules:
+        argv = []     # pasted into a notebook cell: sys.argv is the kernel's; use the defaults
+    args = parser.parse_args(argv)
+    for option, value, ok, rule in [
+            ("--steps", args.steps, args.steps >= 1, "at least 1"),
+            ("--lr", args.lr, 0 < args.lr < math.inf, "above 0 and finite"),
+            ("--seed", args.seed, 0 <= args.seed < 2**32, "from 0 to 2**32 - 1"),
+            ("--print-every", args.print_every, args.print_every >= 0, "at least 0")]:
+        if not ok:
+            parser.error(f"argument {option}: must be {rule}, got {value}")
+    available = [name for name, found in [("cuda", torch.cuda.is_available()),
+                                          ("mps", torch.backends.mps.is_available()),
+                                          ("cpu", True)] if found]
+    device = available[0] if args.device == "auto" else args.device
+    if device not in available:
+        parser.error(f"--device {device} is not available here; available: {', '.join(available)}")
+    if device == "mps" and args.dtype == "float64":
+        parser.error("--dtype float64 is not supported on mps; use --dtype float32")
+    backend = choose_backend(parser, args, device)
+    if args.dynamic:
+        depths = random.Random(args.seed)          # drawn as step 8 draws them
+        drawn = [depths.randint(0, 3) for _ in range(args.steps)]
+        print(f"{args.steps} calls of step 8's dynamic forward pass, depths drawn from 0 to 3: "
+              f"{graphs_of_a_dynamic_net(drawn)} graphs recorded, one per depth met "
+              f"({len(set(drawn))})")
+        return 0
     print(f"device: {device}, dtype: {args.dtype}, backend: {backend}, mode: {args.mode}",
           file=sys.stderr)
     x, y, w1, w2 = make_data(args.seed, getattr(torch, args.dtype), device)
@@ -297,8 +224,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        # The reader of our output (say `head`) has gone; stop quietly.
+    except BrokenPipeError:     # the reader of our output (say `head`) has gone; stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except torch._dynamo.exc.BackendCompilerFailed as error:
@@ -306,17 +232,13 @@ def main(argv=None):
         print(f"{parser.prog}: --backend {backend} failed on {device} ({reason}); "
               "try --backend aot_eager", file=sys.stderr)
         return 2
-    # The first step captured the graphs and compiled them (or, with inductor, took the compiled
-    # code from its cache, in memory or on disk, if it had compiled the same graph before); the
-    # others replayed them.
+    # The first step captured and compiled the graphs (or took inductor's code from its cache)
     first, rest = step_seconds[0], step_seconds[1:]
     print(f"first step (capture, then compile or reuse from the cache): {first:.2f} s"
           + (f"; then {statistics.median(rest) * 1e3:.3f} ms per step (median of {len(rest)})"
              if rest else ""), file=sys.stderr)
     return 0
 
-
 if __name__ == "__main__":
-    exit_status = main()
-    if exit_status:      # not sys.exit(0): a notebook shows any sys.exit() as an error
+    if exit_status := main():    # not sys.exit(0): a notebook shows any sys.exit() as an error
         sys.exit(exit_status)

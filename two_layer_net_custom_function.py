@@ -1,28 +1,11 @@
-"""Step 4: the same network, with ReLU written as our own autograd Function.
+"""Step 4: the same net, with ReLU written as our own autograd Function.
 
-The net maps x (N, D_in) to y_pred (N, D_out) through one hidden ReLU layer with no biases:
-y_pred = relu(x @ w1) @ w2. The loss is the sum of squared errors, and plain gradient descent
-trains w1 and w2.
+New since step 3 (two_layer_net_autograd.py): autograd is built of operations that each know
+their forward and their backward, and we add one. MyReLU's forward computes the output and saves
+on ctx what backward needs (here h); backward turns the gradient with respect to the output into
+the gradient with respect to the input. At exactly h == 0 ours gives 0, as steps 1 and 2 do.
 
-New since step 3 (two_layer_net_autograd.py): autograd is built from operations that each
-know their own forward and backward. We add one, MyReLU, a subclass of torch.autograd.Function
-with two static methods: forward computes the output and saves on the context what the
-backward will need (here the input h); backward receives the gradient of the loss with respect
-to the output and returns the gradient with respect to the input. The rest is step 3.
-
-At exactly h == 0 ReLU has no derivative, so every implementation picks one. Ours picks 0,
-like the hand-written mask grad_h[h <= 0] = 0 of steps 1 and 2 and like torch.relu and
-torch.nn.ReLU, which steps 5 to 8 use. clamp(min=0) in step 3 picks 0 too from torch 2.14 on,
-and 1 (the gradient passes) before it. It matters when a hidden unit is exactly 0, which float32
-training reaches (first at step 114 with seed 0 on the development machine; README, FAQ on
-clamp): before torch 2.14, steps 3 and 4 part there.
-
-Teaching simplifications, on purpose: random data (the net memorises noise), no biases,
-and a summed loss, which is why the learning rate is as small as 1e-6.
-
-Run it:
-    python two_layer_net_custom_function.py                 # on CUDA, else Apple MPS, else CPU
-    python two_layer_net_custom_function.py --device cpu    # see --help for --steps, --lr, ...
+Run it:  python two_layer_net_custom_function.py   (on CUDA, else Apple MPS, else the CPU)
 """
 import argparse
 import math
@@ -31,24 +14,15 @@ import sys
 
 import torch
 
-# N: batch size; D_in: input size; H: hidden size; D_out: output size.
-N, D_in, H, D_out = 64, 1000, 100, 10
+N, D_in, H, D_out = 64, 1000, 100, 10     # batch size; input, hidden and output sizes
 STEPS, LEARNING_RATE = 500, 1e-6
 
-
 def make_data(seed, dtype, device):
-    """Random inputs x, targets y and starting weights w1, w2 (standard normal)."""
-    # Draw on the CPU, then move and convert: one seed gives the same starting numbers
-    # on every device and in both dtypes.
+    """Random x, y and starting w1, w2, drawn on the CPU (the same on every device), then moved."""
     generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(N, D_in, generator=generator).to(device, dtype)
-    y = torch.randn(N, D_out, generator=generator).to(device, dtype)
-    # requires_grad: autograd should work out the loss's gradients for the weights. It is set
-    # after .to(), so that w1 and w2 are leaves of the graph (where gradients are kept).
-    w1 = torch.randn(D_in, H, generator=generator).to(device, dtype).requires_grad_()
-    w2 = torch.randn(H, D_out, generator=generator).to(device, dtype).requires_grad_()
-    return x, y, w1, w2
-
+    x, y, w1, w2 = [torch.randn(*shape, generator=generator).to(device, dtype)
+                    for shape in [(N, D_in), (N, D_out), (D_in, H), (H, D_out)]]
+    return x, y, w1.requires_grad_(), w2.requires_grad_()    # leaves, as in step 3
 
 class MyReLU(torch.autograd.Function):
     """ReLU with a hand-written backward; autograd calls it like any built-in operation."""
@@ -65,7 +39,6 @@ class MyReLU(torch.autograd.Function):
         grad_h[h <= 0] = 0                # as in steps 1 and 2: 0 at exactly h == 0, as torch.relu
         return grad_h
 
-
 def forward(x, w1, w2):
     """Predicted y; autograd records every operation, so nothing else is kept."""
     h = x @ w1                    # (N, H)
@@ -73,27 +46,18 @@ def forward(x, w1, w2):
     y_pred = h_relu @ w2          # (N, D_out)
     return y_pred
 
-
 def compute_loss(y_pred, y):
-    """Sum of squared errors, a tensor of shape ()."""
-    return (y_pred - y).pow(2).sum()
-
+    return (y_pred - y).pow(2).sum()      # sum of squared errors, a tensor of shape ()
 
 def loss_and_grads(x, y, w1, w2):
-    """The loss and its gradients at (w1, w2); the arguments are left unchanged."""
-    # Fresh leaves that share the numbers (not the .grad) of the weights we were given.
-    w1 = w1.detach().requires_grad_()
-    w2 = w2.detach().requires_grad_()
+    """The loss and its gradients at (w1, w2), on fresh leaves: the arguments are unchanged."""
+    w1, w2 = w1.detach().requires_grad_(), w2.detach().requires_grad_()
     loss = compute_loss(forward(x, w1, w2), y)
     loss.backward()
     return loss.item(), w1.grad, w2.grad
 
-
 def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every=1):
-    """Gradient descent on w1 and w2 in place; returns the loss of every step.
-
-    w1 and w2 must be leaves with requires_grad=True, as make_data returns them.
-    """
+    """Gradient descent on the leaves w1 and w2, in place; returns the loss of every step."""
     losses = []
     for t in range(steps):
         # Forward pass: compute predicted y (and record the graph)
@@ -111,7 +75,6 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
         loss.backward()              # fills w1.grad and w2.grad
 
         # Update weights, unrecorded; then clear the gradients, which backward() adds into
-        # (setting them to None, rather than zeroing them, spares writing zeros and adding to them)
         with torch.no_grad():
             w1 -= learning_rate * w1.grad
             w2 -= learning_rate * w2.grad
@@ -119,65 +82,33 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
             w2.grad = None
     return losses
 
-
-def whole_number(lowest, highest=None):
-    """An argparse type: a whole number in [lowest, highest]."""
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < lowest or (highest is not None and value > highest):
-            limits = f"at least {lowest}" if highest is None else f"from {lowest} to {highest}"
-            raise argparse.ArgumentTypeError(f"must be {limits}, got {value}")
-        return value
-    return parse
-
-
-def positive_number(text):
-    """An argparse type: a finite number greater than 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
-    return value
-
-
-def available_devices():
-    """The devices this machine can compute on, in the order --device auto tries them."""
-    found = [name for name, ok in [("cuda", torch.cuda.is_available()),
-                                   ("mps", torch.backends.mps.is_available())] if ok]
-    return found + ["cpu"]
-
-
+# --- The command line. The lesson is above: a first reading can stop here. -----------------------
 def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=whole_number(1), default=STEPS,
-                        help="gradient-descent steps (default: %(default)s)")
-    parser.add_argument("--lr", type=positive_number, default=LEARNING_RATE,
-                        help="learning rate (default: %(default)s)")
-    parser.add_argument("--seed", type=whole_number(0, 2**32 - 1), default=0,
-                        help="seed for the random data and weights (default: %(default)s)")
-    parser.add_argument("--print-every", type=whole_number(0), default=1,
-                        help="a loss line every this many steps; 0: none (default: %(default)s)")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
-                        help="floating-point type (default: %(default)s)")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
-                        help="auto picks cuda, then mps, then cpu (default: %(default)s)")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--steps", type=int, default=STEPS, help="at least 1")
+    parser.add_argument("--lr", type=float, default=LEARNING_RATE, help="above 0")
+    parser.add_argument("--seed", type=int, default=0, help="from 0 to 2**32 - 1")
+    parser.add_argument("--print-every", type=int, default=1, help="0: no loss lines")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="type")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     return parser
-
 
 def main(argv=None):
     parser = build_parser()
     if argv is None and "__file__" not in globals() and "ipykernel" in sys.modules:
-        # Pasted into a notebook cell (Jupyter, VS Code, Colab), this code has no __file__,
-        # and sys.argv holds the kernel's own arguments (-f .../kernel-....json), not the
-        # user's: take the defaults. From a terminal, or with %run, the arguments are the user's.
-        argv = []
+        argv = []     # pasted into a notebook cell: sys.argv is the kernel's; use the defaults
     args = parser.parse_args(argv)
-    available = available_devices()
+    for option, value, ok, rule in [
+            ("--steps", args.steps, args.steps >= 1, "at least 1"),
+            ("--lr", args.lr, 0 < args.lr < math.inf, "above 0 and finite"),
+            ("--seed", args.seed, 0 <= args.seed < 2**32, "from 0 to 2**32 - 1"),
+            ("--print-every", args.print_every, args.print_every >= 0, "at least 0")]:
+        if not ok:
+            parser.error(f"argument {option}: must be {rule}, got {value}")
+    available = [name for name, found in [("cuda", torch.cuda.is_available()),
+                                          ("mps", torch.backends.mps.is_available()),
+                                          ("cpu", True)] if found]
     device = available[0] if args.device == "auto" else args.device
     if device not in available:
         parser.error(f"--device {device} is not available here; available: {', '.join(available)}")
@@ -193,14 +124,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        # The reader of our output (say `head`) has gone; stop quietly.
+    except BrokenPipeError:     # the reader of our output (say `head`) has gone; stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     return 0
 
-
 if __name__ == "__main__":
-    exit_status = main()
-    if exit_status:      # not sys.exit(0): a notebook shows any sys.exit() as an error
+    if exit_status := main():    # not sys.exit(0): a notebook shows any sys.exit() as an error
         sys.exit(exit_status)

@@ -1,30 +1,15 @@
-"""Step 10: the same network, trained by many processes at once with DistributedDataParallel.
-
-The net maps x (N, D_in) to y_pred (N, D_out) through one hidden ReLU layer with no biases:
-y_pred = relu(x @ w1) @ w2. The loss is the sum of squared errors, and gradient descent trains
-w1 and w2.
+"""Step 10: the same net, trained by many processes at once with DistributedDataParallel.
 
 New since step 7 (two_layer_net_module.py), whose model this step keeps: the work is split
 between processes, each with its own copy of the model. torchrun starts them and tells each its
-rank (0, 1, ...) and the world size (how many there are); init_process_group connects them,
-with gloo on the CPU or NCCL on CUDA GPUs, one GPU per process. Every process draws the same
-data and weights from --seed, then keeps only its own rows of the batch of 64 (when the world
-size does not divide 64, the first shards are a row larger). DistributedDataParallel (DDP)
-wraps the model: at the start it checks that every process has parameters of the same shapes
-and copies rank 0's values to the others; during backward() it all-reduces the gradients, so
-that every process holds the same gradient, and the same update keeps the copies equal.
-
-DDP averages the gradients over processes: it adds them up and divides by the world size. Our
-loss is a sum, so the shards' losses add up to the whole batch's loss and their gradients to
-the whole batch's gradient. We multiply each shard's loss by the world size before backward(),
-which cancels DDP's division: every process gets the gradient of the whole batch's loss, the
-one steps 1 to 7 computed. (A mean loss per shard would not give it when the shards have
-different sizes: averaging the means weights the rows of a smaller shard more.) The loss
-printed is the whole batch's, summed over processes with all_reduce, printed by rank 0 only.
-
-Run without a launcher, the script runs as a world of one process and says so on stderr.
-Teaching simplifications, on purpose: random data (the net memorises noise), no biases,
-and a summed loss, which is why the learning rate for SGD is as small as 1e-6.
+rank (0, 1, ...) and the world size; init_process_group connects them, with gloo on the CPU or
+NCCL on CUDA GPUs, one GPU per process. Every process draws the same data and weights from
+--seed and keeps only its own rows of the batch. DistributedDataParallel (DDP) wraps the model:
+it copies rank 0's weights to the others, and during backward() it all-reduces the gradients
+(adds them up and divides by the world size), so every process takes the same step. Our loss
+is a sum, so we multiply each shard's loss by the world size to cancel that division: every
+process gets the gradient of the whole batch's loss, the one steps 1 to 7 computed. Rank 0
+prints the whole batch's loss. Run without a launcher, the script is a world of one process.
 
 Run it:
     torchrun --standalone --nproc_per_node 2 two_layer_net_ddp.py   # two processes, this machine
@@ -44,8 +29,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-# N: batch size; D_in: input size; H: hidden size; D_out: output size.
-N, D_in, H, D_out = 64, 1000, 100, 10
+N, D_in, H, D_out = 64, 1000, 100, 10     # batch size; input, hidden and output sizes
 STEPS, LEARNING_RATE = 500, 1e-6
 # Each optimizer, with the learning rate it gets when --lr is not given.
 OPTIMIZERS = {"sgd": (torch.optim.SGD, LEARNING_RATE), "adam": (torch.optim.Adam, 1e-3)}
@@ -53,18 +37,12 @@ OPTIMIZERS = {"sgd": (torch.optim.SGD, LEARNING_RATE), "adam": (torch.optim.Adam
 # a process that dies or hangs must not leave the others waiting for ever.
 TIMEOUT = datetime.timedelta(seconds=30)
 
-
 def make_data(seed, dtype, device):
-    """Random inputs x, targets y and starting weights w1, w2 (standard normal)."""
-    # Draw on the CPU, then move and convert: one seed gives the same starting numbers
-    # on every device and in both dtypes, and in every process.
+    """Random x, y and starting w1, w2, drawn on the CPU (the same on every device), then moved."""
     generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(N, D_in, generator=generator).to(device, dtype)
-    y = torch.randn(N, D_out, generator=generator).to(device, dtype)
-    w1 = torch.randn(D_in, H, generator=generator).to(device, dtype)
-    w2 = torch.randn(H, D_out, generator=generator).to(device, dtype)
+    x, y, w1, w2 = [torch.randn(*shape, generator=generator).to(device, dtype)
+                    for shape in [(N, D_in), (N, D_out), (D_in, H), (H, D_out)]]
     return x, y, w1, w2
-
 
 def shard(rank, world_size, rows=N):
     """The rows [start, stop) of the batch that process `rank` keeps. The first
@@ -72,7 +50,6 @@ def shard(rank, world_size, rows=N):
     size, extra = divmod(rows, world_size)
     start = rank * size + min(rank, extra)
     return start, start + size + (rank < extra)
-
 
 class TwoLayerNet(torch.nn.Module):
     """Two bias-free linear layers with a ReLU between, starting from w1 and w2."""
@@ -91,16 +68,32 @@ class TwoLayerNet(torch.nn.Module):
         y_pred = self.linear2(h_relu)  # (N, D_out)
         return y_pred
 
-
 # Sum of squared errors, as before (the default reduction, "mean", would divide by N * D_out).
 compute_loss = torch.nn.MSELoss(reduction="sum")
 
+def start_process_group(backend, from_launcher):
+    """Connect this process to the others (a world of one without a launcher)."""
+    if from_launcher:
+        # torchrun set MASTER_ADDR and MASTER_PORT: where rank 0 waits for the others.
+        dist.init_process_group(backend, timeout=TIMEOUT)
+    else:
+        # A world of one needs no network: its meeting point is a store in-process.
+        dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1,
+                                timeout=TIMEOUT)
+
+def stop_process_group():
+    """Leave the group. DDP objects form a reference cycle that holds on to it: collect them
+    first, so that gloo's threads stop while Python is fully alive (left to the exit, they may
+    crash it: "terminate called without an active exception")."""
+    if dist.is_initialized():
+        gc.collect()
+        dist.destroy_process_group()
 
 def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every=1,
           optimizer_name="sgd", step_seconds=None):
     """Train w1 and w2 in place on this process's shard of (x, y), the whole batch, with the
     named optimizer; returns the whole batch's loss at every step. The process group must be
-    initialised (see main). If step_seconds is a list, the seconds of each step go into it."""
+    started. If step_seconds is a list, the seconds of each step go into it."""
     rank, world_size = dist.get_rank(), dist.get_world_size()
     start, stop = shard(rank, world_size, len(x))
     x, y = x[start:stop], y[start:stop]              # this process's rows only
@@ -136,62 +129,23 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
             step_seconds.append(time.perf_counter() - started)
     return losses
 
-
-def whole_number(lowest, highest=None):
-    """An argparse type: a whole number in [lowest, highest]."""
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < lowest or (highest is not None and value > highest):
-            limits = f"at least {lowest}" if highest is None else f"from {lowest} to {highest}"
-            raise argparse.ArgumentTypeError(f"must be {limits}, got {value}")
-        return value
-    return parse
-
-
-def positive_number(text):
-    """An argparse type: a finite number greater than 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
-    return value
-
-
-def available_devices():
-    """The devices this machine can compute on, in the order --device auto tries them."""
-    found = [name for name, ok in [("cuda", torch.cuda.is_available()),
-                                   ("mps", torch.backends.mps.is_available())] if ok]
-    return found + ["cpu"]
-
-
+# --- The command line. The lesson is above: a first reading can stop here. ---
 def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=whole_number(1), default=STEPS,
-                        help="gradient-descent steps (default: %(default)s)")
-    parser.add_argument("--lr", type=positive_number, help="learning rate (default: " + ", ".join(
-        f"{lr} for {name}" for name, (_, lr) in OPTIMIZERS.items()) + ")")
-    parser.add_argument("--seed", type=whole_number(0, 2**32 - 1), default=0,
-                        help="seed for the random data and weights (default: %(default)s)")
-    parser.add_argument("--print-every", type=whole_number(0), default=1,
-                        help="a loss line every this many steps; 0: none (default: %(default)s)")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
-                        help="floating-point type (default: %(default)s)")
-    parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd",
-                        help="how to update the weights (default: %(default)s)")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
-                        help="auto picks cuda, then cpu: torch.distributed has no backend "
-                             "for mps (default: %(default)s)")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--steps", type=int, default=STEPS, help="at least 1")
+    parser.add_argument("--lr", type=float, help="above 0; None: the optimizer's own")
+    parser.add_argument("--seed", type=int, default=0, help="from 0 to 2**32 - 1")
+    parser.add_argument("--print-every", type=int, default=1, help="0: no loss lines")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="type")
+    parser.add_argument("--optimizer", default="sgd", choices=list(OPTIMIZERS), help="how")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                        help="auto: cuda, else cpu (torch.distributed has no backend for mps)")
     parser.add_argument("--backend", choices=["gloo", "nccl"],
-                        help="how the processes talk (default: nccl on cuda, gloo on cpu)")
+                        help="how the processes talk; None: nccl on cuda, gloo on cpu")
     parser.add_argument("--timings", action="store_true",
                         help="rank 0 says on stderr what a step took (median)")
     return parser
-
 
 def launched():
     """Rank, local rank (on this machine), world size and processes on this machine, as the
@@ -201,110 +155,102 @@ def launched():
         return None
     return [int(os.environ[name]) for name in names]
 
+def check_options(parser, argv, world_size, local_world_size):
+    """The options, checked: (args, device, backend), or a usage error and exit status 2."""
+    args = parser.parse_args(argv)
+    for option, value, ok, rule in [
+            ("--steps", args.steps, args.steps >= 1, "at least 1"),
+            ("--lr", args.lr, args.lr is None or 0 < args.lr < math.inf, "above 0 and finite"),
+            ("--seed", args.seed, 0 <= args.seed < 2**32, "from 0 to 2**32 - 1"),
+            ("--print-every", args.print_every, args.print_every >= 0, "at least 0")]:
+        if not ok:
+            parser.error(f"argument {option}: must be {rule}, got {value}")
+    available = [name for name, found in [("cuda", torch.cuda.is_available()),
+                                          ("mps", torch.backends.mps.is_available()),
+                                          ("cpu", True)] if found]
+    device = ("cuda" if "cuda" in available else "cpu") if args.device == "auto" else args.device
+    if device not in available:
+        parser.error(f"--device {device} is not available here; available: {', '.join(available)}")
+    if device == "mps":
+        parser.error("--device mps: torch.distributed has no backend for mps (gloo and "
+                     "NCCL cannot reach its memory); use --device cpu")
+    backend = args.backend or ("nccl" if device == "cuda" else "gloo")
+    if backend == "nccl" and (device != "cuda" or not dist.is_nccl_available()):
+        parser.error("--backend nccl moves CUDA tensors only: it needs --device cuda" if
+                     device != "cuda" else "--backend nccl: this build of torch has no NCCL")
+    if world_size > N:
+        parser.error(f"the batch has {N} rows, too few for {world_size} processes: start "
+                     f"at most {N}")
+    if device == "cuda" and local_world_size > torch.cuda.device_count():
+        parser.error(f"{local_world_size} processes on this machine, and "
+                     f"{torch.cuda.device_count()} GPUs: --device cuda wants one GPU per "
+                     "process; start fewer (torchrun --nproc_per_node) or use --device cpu")
+    return args, device, backend
 
 def main(argv=None):
     parser = build_parser()
     if argv is None and "__file__" not in globals() and "ipykernel" in sys.modules:
-        # Pasted into a notebook cell (Jupyter, VS Code, Colab), this code has no __file__,
-        # and sys.argv holds the kernel's own arguments (-f .../kernel-....json), not the
-        # user's: take the defaults. From a terminal, or with %run, the arguments are the user's.
-        argv = []
+        argv = []     # pasted into a notebook cell: sys.argv is the kernel's; use the defaults
     from_launcher = launched()
     rank, local_rank, world_size, local_world_size = from_launcher or [0, 0, 1, 1]
-    # Every process checks the options and stops alike; only the first on each machine says
-    # why, so that a mistake gets one message, not one per process.
-    with contextlib.ExitStack() as quiet:
-        if local_rank != 0:
-            devnull = quiet.enter_context(open(os.devnull, "w"))
-            quiet.enter_context(contextlib.redirect_stdout(devnull))
-            quiet.enter_context(contextlib.redirect_stderr(devnull))
-        args = parser.parse_args(argv)
-        available = available_devices()
-        auto = "cuda" if "cuda" in available else "cpu"
-        device = auto if args.device == "auto" else args.device
-        if device not in available:
-            parser.error(f"--device {device} is not available here; "
-                         f"available: {', '.join(available)}")
-        if device == "mps":
-            parser.error("--device mps: torch.distributed has no backend for mps (gloo and "
-                         "NCCL cannot reach its memory); use --device cpu")
-        backend = args.backend or ("nccl" if device == "cuda" else "gloo")
-        if backend == "nccl" and (device != "cuda" or not dist.is_nccl_available()):
-            parser.error("--backend nccl moves CUDA tensors only: it needs --device cuda" if
-                         device != "cuda" else "--backend nccl: this build of torch has no NCCL")
-        if world_size > N:
-            parser.error(f"the batch has {N} rows, too few for {world_size} processes: start "
-                         f"at most {N}")
-        if device == "cuda" and local_world_size > torch.cuda.device_count():
-            parser.error(f"{local_world_size} processes on this machine, and "
-                         f"{torch.cuda.device_count()} GPUs: --device cuda wants one GPU per "
-                         "process; start fewer (torchrun --nproc_per_node) or use --device cpu")
-    learning_rate = OPTIMIZERS[args.optimizer][1] if args.lr is None else args.lr
+    # Every process checks the options; only the first on each machine says what is wrong.
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(
+            devnull if local_rank else sys.stderr), contextlib.redirect_stdout(
+            devnull if local_rank else sys.stdout):
+        args, device, backend = check_options(parser, argv, world_size, local_world_size)
+    lr = OPTIMIZERS[args.optimizer][1] if args.lr is None else args.lr
     if device == "cuda":
         torch.cuda.set_device(local_rank)       # this process's GPU, before NCCL starts
         device = f"cuda:{local_rank}"
     if rank == 0:
-        print(f"device: {device}, dtype: {args.dtype}, optimizer: {args.optimizer}, "
-              f"lr: {learning_rate}, backend: {backend}, processes: {world_size}"
+        print(f"device: {device}, dtype: {args.dtype}, optimizer: {args.optimizer}, lr: {lr}, "
+              f"backend: {backend}, processes: {world_size}"
               + ("" if from_launcher else " (no launcher; torchrun --nproc_per_node 2 starts 2)"),
               file=sys.stderr)
     step_seconds = []
     try:
-        try:
-            if from_launcher:
-                # torchrun set MASTER_ADDR and MASTER_PORT: where rank 0 waits for the others.
-                dist.init_process_group(backend, timeout=TIMEOUT)
-            else:
-                # A world of one needs no network: its meeting point is a store in-process.
-                dist.init_process_group(backend, store=dist.HashStore(), rank=0,
-                                        world_size=1, timeout=TIMEOUT)
-            x, y, w1, w2 = make_data(args.seed, getattr(torch, args.dtype), device)
-            train(x, y, w1, w2, steps=args.steps, learning_rate=learning_rate,
-                  print_every=args.print_every, optimizer_name=args.optimizer,
-                  step_seconds=step_seconds)
-        except FloatingPointError as error:
-            if rank == 0:
-                print(f"{parser.prog}: {error} with --lr {learning_rate}; try a smaller --lr",
-                      file=sys.stderr)
-            return 1
-        except BrokenPipeError:
-            # The reader of our output (say `head`) has gone; stop quietly.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 1
-        except RuntimeError as error:
-            # Another process died, hung for longer than TIMEOUT, or could not be reached.
-            # Inside backward(), DDP passes gloo's report on as a plain RuntimeError;
-            # elsewhere it is a DistError. Any other RuntimeError is a bug: its traceback shows.
-            if not (isinstance(error, dist.DistError) or "gloo" in str(error)):
-                raise
-            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            print(f"{parser.prog}: rank {rank} lost contact with the other processes: "
-                  f"{reason}", file=sys.stderr)
-            return 1
-        finally:
-            if dist.is_initialized():
-                # DDP holds on to the process group, and DDP objects form a reference cycle
-                # that only the garbage collector frees: free it now, so that
-                # destroy_process_group drops the last reference and gloo's threads stop
-                # while Python is fully alive. Left to the exit, they may crash it
-                # ("terminate called without an active exception").
-                gc.collect()
-                dist.destroy_process_group()
+        status = train_in_process_group(parser, args, lr, device, backend, from_launcher,
+                                        rank, step_seconds)
     except KeyboardInterrupt:
-        # Ctrl-C, which torchrun passes on to every process. It may come while a process is
-        # in a collective that fails because another has already stopped, or while it cleans
-        # up: caught out here, it ends the process quietly wherever it comes.
+        # Ctrl-C, which torchrun passes on to every process, may come while a process is in a
+        # collective or cleaning up: caught out here, it ends the process quietly wherever.
         if rank == 0:
             print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
-    if args.timings and rank == 0:
-        print(f"{statistics.median(step_seconds) * 1e3:.3f} ms per step "
-              f"(median of {len(step_seconds)}, {world_size} "
-              f"process{'es' if world_size > 1 else ''})", file=sys.stderr)
+    if status == 0 and args.timings and rank == 0:
+        print(f"{statistics.median(step_seconds) * 1e3:.3f} ms per step (median of "
+              f"{len(step_seconds)}, {world_size} process{'es' if world_size > 1 else ''})",
+              file=sys.stderr)
+    return status
+
+def train_in_process_group(parser, args, lr, device, backend, from_launcher, rank, step_seconds):
+    """Start the process group, train, and stop it; the exit status."""
+    try:
+        start_process_group(backend, from_launcher)
+        x, y, w1, w2 = make_data(args.seed, getattr(torch, args.dtype), device)
+        train(x, y, w1, w2, steps=args.steps, learning_rate=lr, print_every=args.print_every,
+              optimizer_name=args.optimizer, step_seconds=step_seconds)
+    except FloatingPointError as error:
+        if rank == 0:
+            print(f"{parser.prog}: {error} with --lr {lr}; try a smaller --lr", file=sys.stderr)
+        return 1
+    except BrokenPipeError:     # the reader of our output (say `head`) has gone; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except RuntimeError as error:
+        # Another process died, hung for longer than TIMEOUT, or could not be reached. Inside
+        # backward(), DDP passes gloo's report on as a plain RuntimeError; elsewhere it is a
+        # DistError. Any other RuntimeError is a bug: its traceback shows.
+        if not (isinstance(error, dist.DistError) or "gloo" in str(error)):
+            raise
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        print(f"{parser.prog}: rank {rank} lost contact with the other processes: {reason}",
+              file=sys.stderr)
+        return 1
+    finally:
+        stop_process_group()
     return 0
 
-
 if __name__ == "__main__":
-    exit_status = main()
-    if exit_status:      # not sys.exit(0): a notebook shows any sys.exit() as an error
+    if exit_status := main():    # not sys.exit(0): a notebook shows any sys.exit() as an error
         sys.exit(exit_status)

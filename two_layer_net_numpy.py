@@ -1,18 +1,10 @@
-"""Step 1: a two-layer ReLU network trained with numpy, every gradient by hand.
+"""Step 1: a two-layer ReLU net trained with numpy, every gradient worked out by hand.
 
-The net maps x (N, D_in) to y_pred (N, D_out) through one hidden ReLU layer with no biases:
-y_pred = relu(x @ w1) @ w2. The loss is the sum of squared errors, and plain gradient descent
-trains w1 and w2. We write the backward pass ourselves, one line per chain-rule step.
+The net is y_pred = relu(x @ w1) @ w2 (no biases); the loss is the sum of squared errors, and
+plain gradient descent trains w1 and w2 on random data. numpy knows nothing of gradients, so we
+write the backward pass ourselves, a line per use of the chain rule. Step 2 uses torch tensors.
 
-New in this step: everything. numpy knows nothing about neural networks or gradients;
-the next step (two_layer_net_tensor.py) does the same work with PyTorch tensors.
-
-Teaching simplifications, on purpose: random data (the net memorises noise), no biases,
-and a summed loss, which is why the learning rate is as small as 1e-6.
-
-Run it (numpy is the only requirement):
-    python two_layer_net_numpy.py            # prints "step loss" for 500 steps
-    python two_layer_net_numpy.py --help     # --steps, --lr, --seed, --print-every, --dtype
+Run it (numpy is all it needs):  python two_layer_net_numpy.py   (--help lists the options)
 """
 import argparse
 import math
@@ -21,21 +13,15 @@ import sys
 
 import numpy as np
 
-# N: batch size; D_in: input size; H: hidden size; D_out: output size.
-N, D_in, H, D_out = 64, 1000, 100, 10
+N, D_in, H, D_out = 64, 1000, 100, 10     # batch size; input, hidden and output sizes
 STEPS, LEARNING_RATE = 500, 1e-6
 
-
 def make_data(seed, dtype):
-    """Random inputs x, targets y and starting weights w1, w2 (standard normal)."""
-    # Draw in float64, then convert: one seed gives the same starting numbers in both dtypes.
+    """Random inputs x, targets y and starting weights w1, w2, drawn in float64, then cast."""
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((N, D_in)).astype(dtype)
-    y = rng.standard_normal((N, D_out)).astype(dtype)
-    w1 = rng.standard_normal((D_in, H)).astype(dtype)
-    w2 = rng.standard_normal((H, D_out)).astype(dtype)
+    x, y, w1, w2 = [rng.standard_normal(shape).astype(dtype)
+                    for shape in [(N, D_in), (N, D_out), (D_in, H), (H, D_out)]]
     return x, y, w1, w2
-
 
 def forward(x, w1, w2):
     """Predicted y, keeping h and h_relu because the backward pass needs them."""
@@ -44,11 +30,9 @@ def forward(x, w1, w2):
     y_pred = h_relu @ w2          # (N, D_out)
     return h, h_relu, y_pred
 
-
 def compute_loss(y_pred, y):
     """Sum of squared errors, a numpy scalar."""
     return np.square(y_pred - y).sum()
-
 
 def backward(x, y, w2, h, h_relu, y_pred):
     """Gradients of the loss with respect to w1 and w2, by the chain rule."""
@@ -60,13 +44,11 @@ def backward(x, y, w2, h, h_relu, y_pred):
     grad_w1 = x.T @ grad_h                # (D_in, H)
     return grad_w1, grad_w2
 
-
 def loss_and_grads(x, y, w1, w2):
     """The loss and its gradients at (w1, w2); the arguments are left unchanged."""
     h, h_relu, y_pred = forward(x, w1, w2)
     grad_w1, grad_w2 = backward(x, y, w2, h, h_relu, y_pred)
     return float(compute_loss(y_pred, y)), grad_w1, grad_w2
-
 
 def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every=1):
     """Gradient descent on w1 and w2 in place; returns the loss of every step."""
@@ -91,59 +73,32 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
         w2 -= learning_rate * grad_w2
     return losses
 
-
-def whole_number(lowest, highest=None):
-    """An argparse type: a whole number in [lowest, highest]."""
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < lowest or (highest is not None and value > highest):
-            limits = f"at least {lowest}" if highest is None else f"from {lowest} to {highest}"
-            raise argparse.ArgumentTypeError(f"must be {limits}, got {value}")
-        return value
-    return parse
-
-
-def positive_number(text):
-    """An argparse type: a finite number greater than 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
-    return value
-
-
+# --- The command line. The lesson is above: a first reading can stop here. -----------------------
 def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=whole_number(1), default=STEPS,
-                        help="gradient-descent steps (default: %(default)s)")
-    parser.add_argument("--lr", type=positive_number, default=LEARNING_RATE,
-                        help="learning rate (default: %(default)s)")
-    parser.add_argument("--seed", type=whole_number(0, 2**32 - 1), default=0,
-                        help="seed for the random data and weights (default: %(default)s)")
-    parser.add_argument("--print-every", type=whole_number(0), default=1,
-                        help="a loss line every this many steps; 0: none (default: %(default)s)")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float64",
-                        help="floating-point type (default: %(default)s)")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--steps", type=int, default=STEPS, help="at least 1")
+    parser.add_argument("--lr", type=float, default=LEARNING_RATE, help="above 0")
+    parser.add_argument("--seed", type=int, default=0, help="from 0 to 2**32 - 1")
+    parser.add_argument("--print-every", type=int, default=1, help="0: no loss lines")
+    parser.add_argument("--dtype", default="float64", choices=["float32", "float64"], help="type")
     return parser
-
 
 def main(argv=None):
     parser = build_parser()
     if argv is None and "__file__" not in globals() and "ipykernel" in sys.modules:
-        # Pasted into a notebook cell (Jupyter, VS Code, Colab), this code has no __file__,
-        # and sys.argv holds the kernel's own arguments (-f .../kernel-....json), not the
-        # user's: take the defaults. From a terminal, or with %run, the arguments are the user's.
-        argv = []
+        argv = []     # pasted into a notebook cell: sys.argv is the kernel's; use the defaults
     args = parser.parse_args(argv)
+    for option, value, ok, rule in [
+            ("--steps", args.steps, args.steps >= 1, "at least 1"),
+            ("--lr", args.lr, 0 < args.lr < math.inf, "above 0 and finite"),
+            ("--seed", args.seed, 0 <= args.seed < 2**32, "from 0 to 2**32 - 1"),
+            ("--print-every", args.print_every, args.print_every >= 0, "at least 0")]:
+        if not ok:
+            parser.error(f"argument {option}: must be {rule}, got {value}")
     x, y, w1, w2 = make_data(args.seed, np.dtype(args.dtype))
     try:
-        # A diverging run is reported once, below, instead of as numpy overflow warnings.
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):   # reported below, once
             train(x, y, w1, w2, steps=args.steps, learning_rate=args.lr,
                   print_every=args.print_every)
     except FloatingPointError as error:
@@ -152,14 +107,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        # The reader of our output (say `head`) has gone; stop quietly.
+    except BrokenPipeError:     # the reader of our output (say `head`) has gone; stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     return 0
 
-
 if __name__ == "__main__":
-    exit_status = main()
-    if exit_status:      # not sys.exit(0): a notebook shows any sys.exit() as an error
+    if exit_status := main():    # not sys.exit(0): a notebook shows any sys.exit() as an error
         sys.exit(exit_status)

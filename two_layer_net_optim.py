@@ -1,29 +1,12 @@
-"""Step 6: the same network, with a torch.optim optimizer doing the update.
-
-The net maps x (N, D_in) to y_pred (N, D_out) through one hidden ReLU layer with no biases:
-y_pred = relu(x @ w1) @ w2. The loss is the sum of squared errors, and gradient descent trains
-w1 and w2.
+"""Step 6: the same net, with a torch.optim optimizer doing the update.
 
 New since step 5 (two_layer_net_nn.py): the update is no longer written by hand. An optimizer
-is given the model's parameters once; then every step is optimizer.zero_grad() (clear the old
-gradients), loss.backward() (compute new ones) and optimizer.step() (update the weights).
-With --optimizer sgd (the default) the step is our old update, w -= lr * grad.
+is given the model's parameters once; then every step is optimizer.zero_grad(), loss.backward()
+and optimizer.step(). --optimizer sgd (the default) is our old update, w -= lr * grad;
+--optimizer adam moves each weight by about lr whatever the size of its gradient, so its
+default learning rate is PyTorch's own, 1e-3, not our 1e-6.
 
---optimizer adam swaps in Adam, which keeps running averages of each weight's gradient and of
-its square, and moves each weight by about lr in the direction of its averaged gradient, however
-large or small the gradient itself is. Plain gradient descent moves by lr * grad, and our
-gradients start large (medians of |grad| about 5e3 and 1.2e5, norms in the millions), hence
-the tiny 1e-6. Adam's steps do not grow with the
-gradient, so 1e-6 would leave our weights (of size about 1) nearly where they are: with
---optimizer adam the default learning rate is PyTorch's own default for Adam, 1e-3, unless you
-give --lr.
-
-Teaching simplifications, on purpose: random data (the net memorises noise), no biases,
-and a summed loss, which is why the learning rate for SGD is as small as 1e-6.
-
-Run it:
-    python two_layer_net_optim.py                      # SGD, on CUDA, else Apple MPS, else CPU
-    python two_layer_net_optim.py --optimizer adam     # see --help for --steps, --lr, ...
+Run it:  python two_layer_net_optim.py [--optimizer adam]   (on CUDA, else MPS, else the CPU)
 """
 import argparse
 import math
@@ -32,24 +15,17 @@ import sys
 
 import torch
 
-# N: batch size; D_in: input size; H: hidden size; D_out: output size.
-N, D_in, H, D_out = 64, 1000, 100, 10
+N, D_in, H, D_out = 64, 1000, 100, 10     # batch size; input, hidden and output sizes
 STEPS, LEARNING_RATE = 500, 1e-6
 # Each optimizer, with the learning rate it gets when --lr is not given.
 OPTIMIZERS = {"sgd": (torch.optim.SGD, LEARNING_RATE), "adam": (torch.optim.Adam, 1e-3)}
 
-
 def make_data(seed, dtype, device):
-    """Random inputs x, targets y and starting weights w1, w2 (standard normal)."""
-    # Draw on the CPU, then move and convert: one seed gives the same starting numbers
-    # on every device and in both dtypes.
+    """Random x, y and starting w1, w2, drawn on the CPU (the same on every device), then moved."""
     generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(N, D_in, generator=generator).to(device, dtype)
-    y = torch.randn(N, D_out, generator=generator).to(device, dtype)
-    w1 = torch.randn(D_in, H, generator=generator).to(device, dtype)
-    w2 = torch.randn(H, D_out, generator=generator).to(device, dtype)
+    x, y, w1, w2 = [torch.randn(*shape, generator=generator).to(device, dtype)
+                    for shape in [(N, D_in), (N, D_out), (D_in, H), (H, D_out)]]
     return x, y, w1, w2
-
 
 def make_model(w1, w2):
     """The net as torch.nn layers, starting from w1 and w2 and sharing their memory."""
@@ -64,10 +40,8 @@ def make_model(w1, w2):
     model[2].weight = torch.nn.Parameter(w2.T)
     return model
 
-
 # Sum of squared errors, as before (the default reduction, "mean", would divide by N * D_out).
 compute_loss = torch.nn.MSELoss(reduction="sum")
-
 
 def loss_and_grads(x, y, w1, w2):
     """The loss and its gradients at (w1, w2); the arguments are left unchanged."""
@@ -75,7 +49,6 @@ def loss_and_grads(x, y, w1, w2):
     loss = compute_loss(model(x), y)
     loss.backward()
     return loss.item(), model[0].weight.grad.T, model[2].weight.grad.T
-
 
 def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every=1,
           optimizer_name="sgd"):
@@ -104,94 +77,57 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
         optimizer.step()
     return losses
 
-
-def whole_number(lowest, highest=None):
-    """An argparse type: a whole number in [lowest, highest]."""
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < lowest or (highest is not None and value > highest):
-            limits = f"at least {lowest}" if highest is None else f"from {lowest} to {highest}"
-            raise argparse.ArgumentTypeError(f"must be {limits}, got {value}")
-        return value
-    return parse
-
-
-def positive_number(text):
-    """An argparse type: a finite number greater than 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
-    return value
-
-
-def available_devices():
-    """The devices this machine can compute on, in the order --device auto tries them."""
-    found = [name for name, ok in [("cuda", torch.cuda.is_available()),
-                                   ("mps", torch.backends.mps.is_available())] if ok]
-    return found + ["cpu"]
-
-
+# --- The command line. The lesson is above: a first reading can stop here. -----------------------
 def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=whole_number(1), default=STEPS,
-                        help="gradient-descent steps (default: %(default)s)")
-    parser.add_argument("--lr", type=positive_number, help="learning rate (default: " + ", ".join(
-        f"{lr} for {name}" for name, (_, lr) in OPTIMIZERS.items()) + ")")
-    parser.add_argument("--seed", type=whole_number(0, 2**32 - 1), default=0,
-                        help="seed for the random data and weights (default: %(default)s)")
-    parser.add_argument("--print-every", type=whole_number(0), default=1,
-                        help="a loss line every this many steps; 0: none (default: %(default)s)")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
-                        help="floating-point type (default: %(default)s)")
-    parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd",
-                        help="how to update the weights (default: %(default)s)")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
-                        help="auto picks cuda, then mps, then cpu (default: %(default)s)")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--steps", type=int, default=STEPS, help="at least 1")
+    parser.add_argument("--lr", type=float, help="above 0; None: the optimizer's own")
+    parser.add_argument("--seed", type=int, default=0, help="from 0 to 2**32 - 1")
+    parser.add_argument("--print-every", type=int, default=1, help="0: no loss lines")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="type")
+    parser.add_argument("--optimizer", default="sgd", choices=list(OPTIMIZERS), help="how")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     return parser
-
 
 def main(argv=None):
     parser = build_parser()
     if argv is None and "__file__" not in globals() and "ipykernel" in sys.modules:
-        # Pasted into a notebook cell (Jupyter, VS Code, Colab), this code has no __file__,
-        # and sys.argv holds the kernel's own arguments (-f .../kernel-....json), not the
-        # user's: take the defaults. From a terminal, or with %run, the arguments are the user's.
-        argv = []
+        argv = []     # pasted into a notebook cell: sys.argv is the kernel's; use the defaults
     args = parser.parse_args(argv)
-    available = available_devices()
+    for option, value, ok, rule in [
+            ("--steps", args.steps, args.steps >= 1, "at least 1"),
+            ("--lr", args.lr, args.lr is None or 0 < args.lr < math.inf, "above 0 and finite"),
+            ("--seed", args.seed, 0 <= args.seed < 2**32, "from 0 to 2**32 - 1"),
+            ("--print-every", args.print_every, args.print_every >= 0, "at least 0")]:
+        if not ok:
+            parser.error(f"argument {option}: must be {rule}, got {value}")
+    available = [name for name, found in [("cuda", torch.cuda.is_available()),
+                                          ("mps", torch.backends.mps.is_available()),
+                                          ("cpu", True)] if found]
     device = available[0] if args.device == "auto" else args.device
     if device not in available:
         parser.error(f"--device {device} is not available here; available: {', '.join(available)}")
     if device == "mps" and args.dtype == "float64":
         parser.error("--dtype float64 is not supported on mps; use --dtype float32")
-    learning_rate = OPTIMIZERS[args.optimizer][1] if args.lr is None else args.lr
+    lr = OPTIMIZERS[args.optimizer][1] if args.lr is None else args.lr
     print(f"device: {device}, dtype: {args.dtype}, optimizer: {args.optimizer}, "
-          f"lr: {learning_rate}", file=sys.stderr)
+          f"lr: {lr}", file=sys.stderr)
     x, y, w1, w2 = make_data(args.seed, getattr(torch, args.dtype), device)
     try:
-        train(x, y, w1, w2, steps=args.steps, learning_rate=learning_rate,
+        train(x, y, w1, w2, steps=args.steps, learning_rate=lr,
               print_every=args.print_every, optimizer_name=args.optimizer)
     except FloatingPointError as error:
-        print(f"{parser.prog}: {error} with --lr {learning_rate}; try a smaller --lr",
-              file=sys.stderr)
+        print(f"{parser.prog}: {error} with --lr {lr}; try a smaller --lr", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        # The reader of our output (say `head`) has gone; stop quietly.
+    except BrokenPipeError:     # the reader of our output (say `head`) has gone; stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     return 0
 
-
 if __name__ == "__main__":
-    exit_status = main()
-    if exit_status:      # not sys.exit(0): a notebook shows any sys.exit() as an error
+    if exit_status := main():    # not sys.exit(0): a notebook shows any sys.exit() as an error
         sys.exit(exit_status)

@@ -1,20 +1,10 @@
-"""Step 2: the same network with PyTorch tensors; the backward pass is still by hand.
+"""Step 2: the same net with PyTorch tensors; the backward pass is still by hand.
 
-The net maps x (N, D_in) to y_pred (N, D_out) through one hidden ReLU layer with no biases:
-y_pred = relu(x @ w1) @ w2. The loss is the sum of squared errors, and plain gradient descent
-trains w1 and w2.
+New since step 1 (two_layer_net_numpy.py): numpy arrays become torch tensors, which can also
+live on a GPU. The maths is line for line the same: np.maximum(h, 0) becomes h.clamp(min=0),
+and .copy() becomes .clone(). Tensors can also work out gradients for us: that is step 3.
 
-New since step 1 (two_layer_net_numpy.py): numpy arrays become torch tensors, which can live on
-a GPU. The maths is line for line the same: np.maximum(h, 0) becomes h.clamp(min=0) and .copy()
-becomes .clone(). Tensors can also work out gradients for us; that is the next step
-(two_layer_net_autograd.py).
-
-Teaching simplifications, on purpose: random data (the net memorises noise), no biases,
-and a summed loss, which is why the learning rate is as small as 1e-6.
-
-Run it:
-    python two_layer_net_tensor.py                 # on CUDA, else Apple MPS, else the CPU
-    python two_layer_net_tensor.py --device cpu    # see --help for --steps, --lr, --seed, ...
+Run it:  python two_layer_net_tensor.py   (on CUDA, else Apple MPS, else the CPU; --help)
 """
 import argparse
 import math
@@ -23,22 +13,15 @@ import sys
 
 import torch
 
-# N: batch size; D_in: input size; H: hidden size; D_out: output size.
-N, D_in, H, D_out = 64, 1000, 100, 10
+N, D_in, H, D_out = 64, 1000, 100, 10     # batch size; input, hidden and output sizes
 STEPS, LEARNING_RATE = 500, 1e-6
 
-
 def make_data(seed, dtype, device):
-    """Random inputs x, targets y and starting weights w1, w2 (standard normal)."""
-    # Draw on the CPU, then move and convert: one seed gives the same starting numbers
-    # on every device and in both dtypes.
+    """Random x, y and starting w1, w2, drawn on the CPU (the same on every device), then moved."""
     generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(N, D_in, generator=generator).to(device, dtype)
-    y = torch.randn(N, D_out, generator=generator).to(device, dtype)
-    w1 = torch.randn(D_in, H, generator=generator).to(device, dtype)
-    w2 = torch.randn(H, D_out, generator=generator).to(device, dtype)
+    x, y, w1, w2 = [torch.randn(*shape, generator=generator).to(device, dtype)
+                    for shape in [(N, D_in), (N, D_out), (D_in, H), (H, D_out)]]
     return x, y, w1, w2
-
 
 def forward(x, w1, w2):
     """Predicted y, keeping h and h_relu because the backward pass needs them."""
@@ -47,11 +30,8 @@ def forward(x, w1, w2):
     y_pred = h_relu @ w2          # (N, D_out)
     return h, h_relu, y_pred
 
-
 def compute_loss(y_pred, y):
-    """Sum of squared errors, a tensor of shape ()."""
-    return (y_pred - y).pow(2).sum()
-
+    return (y_pred - y).pow(2).sum()      # sum of squared errors, a tensor of shape ()
 
 def backward(x, y, w2, h, h_relu, y_pred):
     """Gradients of the loss with respect to w1 and w2, by the chain rule."""
@@ -63,13 +43,11 @@ def backward(x, y, w2, h, h_relu, y_pred):
     grad_w1 = x.T @ grad_h                # (D_in, H)
     return grad_w1, grad_w2
 
-
 def loss_and_grads(x, y, w1, w2):
     """The loss and its gradients at (w1, w2); the arguments are left unchanged."""
     h, h_relu, y_pred = forward(x, w1, w2)
     grad_w1, grad_w2 = backward(x, y, w2, h, h_relu, y_pred)
     return compute_loss(y_pred, y).item(), grad_w1, grad_w2
-
 
 def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every=1):
     """Gradient descent on w1 and w2 in place; returns the loss of every step."""
@@ -94,65 +72,33 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
         w2 -= learning_rate * grad_w2
     return losses
 
-
-def whole_number(lowest, highest=None):
-    """An argparse type: a whole number in [lowest, highest]."""
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < lowest or (highest is not None and value > highest):
-            limits = f"at least {lowest}" if highest is None else f"from {lowest} to {highest}"
-            raise argparse.ArgumentTypeError(f"must be {limits}, got {value}")
-        return value
-    return parse
-
-
-def positive_number(text):
-    """An argparse type: a finite number greater than 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
-    return value
-
-
-def available_devices():
-    """The devices this machine can compute on, in the order --device auto tries them."""
-    found = [name for name, ok in [("cuda", torch.cuda.is_available()),
-                                   ("mps", torch.backends.mps.is_available())] if ok]
-    return found + ["cpu"]
-
-
+# --- The command line. The lesson is above: a first reading can stop here. -----------------------
 def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=whole_number(1), default=STEPS,
-                        help="gradient-descent steps (default: %(default)s)")
-    parser.add_argument("--lr", type=positive_number, default=LEARNING_RATE,
-                        help="learning rate (default: %(default)s)")
-    parser.add_argument("--seed", type=whole_number(0, 2**32 - 1), default=0,
-                        help="seed for the random data and weights (default: %(default)s)")
-    parser.add_argument("--print-every", type=whole_number(0), default=1,
-                        help="a loss line every this many steps; 0: none (default: %(default)s)")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
-                        help="floating-point type (default: %(default)s)")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
-                        help="auto picks cuda, then mps, then cpu (default: %(default)s)")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--steps", type=int, default=STEPS, help="at least 1")
+    parser.add_argument("--lr", type=float, default=LEARNING_RATE, help="above 0")
+    parser.add_argument("--seed", type=int, default=0, help="from 0 to 2**32 - 1")
+    parser.add_argument("--print-every", type=int, default=1, help="0: no loss lines")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="type")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     return parser
-
 
 def main(argv=None):
     parser = build_parser()
     if argv is None and "__file__" not in globals() and "ipykernel" in sys.modules:
-        # Pasted into a notebook cell (Jupyter, VS Code, Colab), this code has no __file__,
-        # and sys.argv holds the kernel's own arguments (-f .../kernel-....json), not the
-        # user's: take the defaults. From a terminal, or with %run, the arguments are the user's.
-        argv = []
+        argv = []     # pasted into a notebook cell: sys.argv is the kernel's; use the defaults
     args = parser.parse_args(argv)
-    available = available_devices()
+    for option, value, ok, rule in [
+            ("--steps", args.steps, args.steps >= 1, "at least 1"),
+            ("--lr", args.lr, 0 < args.lr < math.inf, "above 0 and finite"),
+            ("--seed", args.seed, 0 <= args.seed < 2**32, "from 0 to 2**32 - 1"),
+            ("--print-every", args.print_every, args.print_every >= 0, "at least 0")]:
+        if not ok:
+            parser.error(f"argument {option}: must be {rule}, got {value}")
+    available = [name for name, found in [("cuda", torch.cuda.is_available()),
+                                          ("mps", torch.backends.mps.is_available()),
+                                          ("cpu", True)] if found]
     device = available[0] if args.device == "auto" else args.device
     if device not in available:
         parser.error(f"--device {device} is not available here; available: {', '.join(available)}")
@@ -168,14 +114,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        # The reader of our output (say `head`) has gone; stop quietly.
+    except BrokenPipeError:     # the reader of our output (say `head`) has gone; stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     return 0
 
-
 if __name__ == "__main__":
-    exit_status = main()
-    if exit_status:      # not sys.exit(0): a notebook shows any sys.exit() as an error
+    if exit_status := main():    # not sys.exit(0): a notebook shows any sys.exit() as an error
         sys.exit(exit_status)

@@ -3,14 +3,16 @@ section of README.md. The notebooks are never edited by hand: edit the script or
 then run this again. They are written without outputs.
 
 Each notebook is the README's section for the step (one markdown cell), then the script itself,
-cut into cells where it has two blank lines (between top-level definitions), so that the cells
-put together are the script, line for line. Its last cell runs main(), as the script does.
+cut into cells at the blank line before each top-level definition, comment or statement, so that
+the cells joined by blank lines are the script, line for line. Its last cell runs main(), as the
+script does.
 
 Run (from anywhere; needs nbformat, which requirements-dev.txt installs):
     python notebooks/build.py            # write the notebooks
     python notebooks/build.py --check    # exit 1, naming them, if any notebook is stale
 """
 import argparse
+import ast
 import re
 import sys
 from pathlib import Path
@@ -19,7 +21,6 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "notebooks"
-CELL_BREAK = "\n\n\n"
 
 
 def ladder(readme):
@@ -36,10 +37,20 @@ def readme_section(readme, step):
 
 
 def code_cells(script):
-    """The script cut at each run of two blank lines; the pieces joined by them are the script."""
-    pieces = script.rstrip("\n").split(CELL_BREAK)
-    assert CELL_BREAK.join(pieces) + "\n" == script
-    return [piece.strip("\n") for piece in pieces]
+    """The script cut at each blank line before a top-level statement (with the comment lines
+    right above it); joined by blank lines, the pieces are the script."""
+    lines = script.rstrip("\n").split("\n")
+    cuts = []
+    for node in ast.parse(script).body[1:]:
+        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1
+        while first > 0 and lines[first - 1].startswith("#"):
+            first -= 1
+        if first > 0 and lines[first - 1] == "":
+            cuts.append(first)
+    pieces = ["\n".join(lines[start:end - 1 if end < len(lines) else end])
+              for start, end in zip([0] + cuts, cuts + [len(lines)])]
+    assert "\n\n".join(pieces) + "\n" == script
+    return pieces
 
 
 def build(name, step, readme):

@@ -52,7 +52,7 @@ def test_the_notebook_cells_are_the_script_line_for_line():
     for name in SCRIPTS:
         notebook = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
         code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
-        assert "\n\n\n".join(code) + "\n" == (ROOT / f"{name}.py").read_text(encoding="utf-8")
+        assert "\n\n".join(code) + "\n" == (ROOT / f"{name}.py").read_text(encoding="utf-8")
         assert all(not cell.get("outputs") for cell in notebook.cells), f"{name}: outputs"
 
 
