@@ -1,20 +1,12 @@
 """Step 9: the same net, its graph captured once by torch.compile.
 
-New since step 3 (two_layer_net_autograd.py), whose functions this step keeps: until now the
-graph was recorded afresh at every step while Python ran the forward pass. torch.compile
-captures it once instead. At the first call of forward_and_loss, TorchDynamo steps through its
-Python bytecode on stand-in tensors and records the tensor operations into a graph, with guards
-(checks on the inputs and on the Python values the code branched on); AOTAutograd derives the
-backward graph ahead of time (the very products, transposes, mask and factor 2 that step 1 wrote
-by hand); and a backend compiles both. Later calls check the guards and replay the graphs.
---backend inductor (the default) generates fused C++ on the CPU (it needs a C++ compiler) and
-Triton kernels on a GPU; aot_eager runs the same graphs with PyTorch's own kernels; eager
-captures the forward graph only. The first step pays for capture and compilation (seconds).
+New since step 3 (two_layer_net_autograd.py), whose functions this step keeps: at its first call
+TorchDynamo captures forward_and_loss as a graph, behind guards (checks on its inputs);
+AOTAutograd derives the backward graph; a backend compiles both (inductor: C++ on the CPU, which
+needs a C++ compiler, or Triton on a GPU; aot_eager: PyTorch's own kernels; eager: the forward
+only). Later calls check the guards and replay the graphs. The first step costs seconds.
 
-Run it:
-    python two_layer_net_compile.py                         # inductor; CUDA, else MPS, else CPU
-    python two_layer_net_compile.py --show-graph --steps 1  # print the forward and backward graph
-    python two_layer_net_compile.py --dynamic               # count the graphs of step 8's net
+Run it:  python two_layer_net_compile.py [--show-graph --steps 1] [--dynamic]   (--help)
 """
 import argparse
 import math
@@ -29,7 +21,6 @@ import torch
 
 N, D_in, H, D_out = 64, 1000, 100, 10     # batch size; input, hidden and output sizes
 STEPS, LEARNING_RATE = 500, 1e-6
-BACKENDS = ["inductor", "aot_eager", "eager"]
 
 def make_data(seed, dtype, device):
     """Random x, y and starting w1, w2, drawn on the CPU (the same on every device), then moved."""
@@ -53,13 +44,9 @@ def forward_and_loss(x, y, w1, w2):
     return compute_loss(forward(x, w1, w2), y)
 
 def graph_printer():
-    """A torch.compile backend that prints the forward and backward graphs on stderr, then runs
-    them as captured, with PyTorch's own kernels (what the aot_eager backend does)."""
-    # The custom-backend recipe of torch.compile's documentation: aot_autograd() hands us each
-    # graph AOTAutograd derives, whose print_readable() names every operation and its source.
+    """A torch.compile backend: prints the forward and backward graphs, runs them as aot_eager."""
     from functorch.compile import make_boxed_func
     from torch._dynamo.backends.common import aot_autograd
-
     def printer(name):
         def compile_graph(graph_module, example_inputs):
             print(f"{name} graph:\n{graph_module.print_readable(print_output=False)}",
@@ -79,11 +66,7 @@ def loss_and_grads(x, y, w1, w2, *, backend="aot_eager"):
 def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every=1,
           backend="inductor", mode=None, step_seconds=None):
     """Gradient descent on the leaves w1 and w2, in place; returns the loss of every step.
-    backend: a torch.compile backend (a name, or graph_printer()); step_seconds, a list, gets
-    the time of every step."""
-    # torch.compile keeps what it captured with the function's code, for the whole process, and
-    # stops capturing after 8 graphs of one function. Forget it all (in this process), so that
-    # every call of train() captures its own graphs; fullgraph=True: one graph or an error.
+    Every call captures afresh (torch.compiler.reset()); step_seconds, a list, gets step times."""
     torch.compiler.reset()
     compiled_forward_and_loss = torch.compile(forward_and_loss, backend=backend, mode=mode,
                                               fullgraph=True)
@@ -114,15 +97,12 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
     return losses
 
 def graphs_of_a_dynamic_net(depths):
-    """How many graphs torch.compile records for step 8's dynamic forward pass (a middle layer
-    applied `depth` times) when it is called with these depths. The loop is Python, so a graph
-    holds one unrolled depth, behind a guard on the depth, and each new depth records another."""
+    """How many graphs torch.compile records for step 8's forward pass (a middle layer applied
+    `depth` times) called with these depths: one per depth, the Python loop unrolled in each."""
     graphs = []
-
     def counting_backend(graph_module, example_inputs):
         graphs.append(graph_module)
         return graph_module.forward                       # run the graph as it was captured
-
     def dynamic_forward(x, w1, w_middle, w2, depth):
         h_relu = (x @ w1).clamp(min=0)
         for _ in range(depth):                            # plain Python: unrolled when captured
@@ -132,13 +112,13 @@ def graphs_of_a_dynamic_net(depths):
     torch.compiler.reset()           # count from nothing captured (see train)
     compiled = torch.compile(dynamic_forward, backend=counting_backend, fullgraph=True)
     generator = torch.Generator().manual_seed(0)
-    shapes = [(N, D_in), (D_in, H), (H, H), (H, D_out)]
-    x, w1, w_middle, w2 = [torch.randn(*shape, generator=generator) / 10 for shape in shapes]
+    x, w1, w_middle, w2 = [torch.randn(*shape, generator=generator) / 10
+                           for shape in [(N, D_in), (D_in, H), (H, H), (H, D_out)]]
     for depth in depths:
         compiled(x, w1, w_middle, w2, depth)
     return len(graphs)
 
-# --- The command line. The lesson is above: a first reading can stop here. ---
+# --- The command line. The lesson is above: a first reading can stop here. -----------------------
 def cxx_compiler():
     """The C++ compiler inductor would call on the CPU ($CXX, else g++), or None if absent."""
     return shutil.which(os.environ.get("CXX", "g++"))
@@ -152,40 +132,17 @@ def build_parser():
     parser.add_argument("--print-every", type=int, default=1, help="0: no loss lines")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="type")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    parser.add_argument("--backend", choices=BACKENDS, help="None: inductor, or aot_eager "
-                        "with --show-graph")
+    parser.add_argument("--backend", choices=["inductor", "aot_eager", "eager"],
+                        help="None: inductor, or aot_eager with --show-graph")
     parser.add_argument("--mode", default="default", choices=["default", "reduce-overhead"],
                         help="inductor's; reduce-overhead replays CUDA graphs, on CUDA only")
-    parser.add_argument("--show-graph", action="store_true",
-                        help="print the captured forward and backward graphs on stderr")
-    parser.add_argument("--dynamic", action="store_true", help="instead of training: count "
-                        "the graphs of step 8's forward pass over --steps depths drawn as it does")
+    parser.add_argument("--show-graph", action="store_true", help="print the graphs on stderr")
+    parser.add_argument("--dynamic", action="store_true", help="instead of training: count the "
+                        "graphs of step 8's forward pass at --steps depths drawn as it does")
     return parser
 
-def choose_backend(parser, args, device):
-    """The backend the options ask for, or a usage error where they do not fit together."""
-    if args.show_graph and args.backend not in (None, "aot_eager"):
-        parser.error("--show-graph runs the graphs as captured, as --backend aot_eager does; "
-                     f"leave out --backend {args.backend}")
-    backend = args.backend or ("aot_eager" if args.show_graph else "inductor")
-    if args.mode == "reduce-overhead" and (device != "cuda" or backend != "inductor"):
-        parser.error("--mode reduce-overhead replays CUDA graphs: it needs --device cuda and "
-                     "--backend inductor")
-    if backend == "inductor" and device == "cpu" and not cxx_compiler():
-        parser.error(f"--backend inductor needs a C++ compiler on the CPU, and "
-                     f"{os.environ.get('CXX', 'g++')} is not on PATH; install one, or use "
-                     "--backend aot_eager")
-    if backend == "inductor":
-        from torch._inductor import config as inductor_config
-        # One compile thread, so no pool of worker processes: this net has few kernels to
-        # compile, and on torch 2.4 the workers print tracebacks of their own at Ctrl-C.
-        inductor_config.compile_threads = 1
-    return backend
-
-def main(argv=None):
-    parser = build_parser()
-    if argv is None and "__file__" not in globals() and "ipykernel" in sys.modules:
-        argv = []     # pasted into a notebook cell: sys.argv is the kernel's; use the defaults
+def check_options(parser, argv):
+    """The options, checked: (args, device, backend), or a usage error and exit status 2."""
     args = parser.parse_args(argv)
     for option, value, ok, rule in [
             ("--steps", args.steps, args.steps >= 1, "at least 1"),
@@ -202,14 +159,37 @@ def main(argv=None):
         parser.error(f"--device {device} is not available here; available: {', '.join(available)}")
     if device == "mps" and args.dtype == "float64":
         parser.error("--dtype float64 is not supported on mps; use --dtype float32")
-    backend = choose_backend(parser, args, device)
+    if args.show_graph and args.backend not in (None, "aot_eager"):
+        parser.error("--show-graph runs the graphs as captured, as --backend aot_eager does; "
+                     f"leave out --backend {args.backend}")
+    backend = args.backend or ("aot_eager" if args.show_graph else "inductor")
+    if args.mode == "reduce-overhead" and (device != "cuda" or backend != "inductor"):
+        parser.error("--mode reduce-overhead replays CUDA graphs: it needs --device cuda and "
+                     "--backend inductor")
+    if backend == "inductor" and device == "cpu" and not cxx_compiler():
+        parser.error(f"--backend inductor needs a C++ compiler on the CPU, and "
+                     f"{os.environ.get('CXX', 'g++')} is not on PATH; install one, or use "
+                     "--backend aot_eager")
+    return args, device, backend
+
+def print_graphs_of_step_8(seed, calls):
+    depths = random.Random(seed)                    # drawn as step 8 draws them
+    drawn = [depths.randint(0, 3) for _ in range(calls)]
+    print(f"{calls} calls of step 8's dynamic forward pass, depths drawn from 0 to 3: "
+          f"{graphs_of_a_dynamic_net(drawn)} graphs recorded, one per depth met "
+          f"({len(set(drawn))})")
+
+def main(argv=None):
+    parser = build_parser()
+    if argv is None and "__file__" not in globals() and "ipykernel" in sys.modules:
+        argv = []     # pasted into a notebook cell: sys.argv is the kernel's; use the defaults
+    args, device, backend = check_options(parser, argv)
     if args.dynamic:
-        depths = random.Random(args.seed)          # drawn as step 8 draws them
-        drawn = [depths.randint(0, 3) for _ in range(args.steps)]
-        print(f"{args.steps} calls of step 8's dynamic forward pass, depths drawn from 0 to 3: "
-              f"{graphs_of_a_dynamic_net(drawn)} graphs recorded, one per depth met "
-              f"({len(set(drawn))})")
+        print_graphs_of_step_8(args.seed, args.steps)
         return 0
+    if backend == "inductor":    # no compile workers: on torch 2.4 they print tracebacks at Ctrl-C
+        from torch._inductor import config
+        config.compile_threads = 1
     print(f"device: {device}, dtype: {args.dtype}, backend: {backend}, mode: {args.mode}",
           file=sys.stderr)
     x, y, w1, w2 = make_data(args.seed, getattr(torch, args.dtype), device)
@@ -232,7 +212,6 @@ def main(argv=None):
         print(f"{parser.prog}: --backend {backend} failed on {device} ({reason}); "
               "try --backend aot_eager", file=sys.stderr)
         return 2
-    # The first step captured and compiled the graphs (or took inductor's code from its cache)
     first, rest = step_seconds[0], step_seconds[1:]
     print(f"first step (capture, then compile or reuse from the cache): {first:.2f} s"
           + (f"; then {statistics.median(rest) * 1e3:.3f} ms per step (median of {len(rest)})"

@@ -1,19 +1,13 @@
 """Step 10: the same net, trained by many processes at once with DistributedDataParallel.
 
-New since step 7 (two_layer_net_module.py), whose model this step keeps: the work is split
-between processes, each with its own copy of the model. torchrun starts them and tells each its
-rank (0, 1, ...) and the world size; init_process_group connects them, with gloo on the CPU or
-NCCL on CUDA GPUs, one GPU per process. Every process draws the same data and weights from
---seed and keeps only its own rows of the batch. DistributedDataParallel (DDP) wraps the model:
-it copies rank 0's weights to the others, and during backward() it all-reduces the gradients
-(adds them up and divides by the world size), so every process takes the same step. Our loss
-is a sum, so we multiply each shard's loss by the world size to cancel that division: every
-process gets the gradient of the whole batch's loss, the one steps 1 to 7 computed. Rank 0
-prints the whole batch's loss. Run without a launcher, the script is a world of one process.
+New since step 7 (two_layer_net_module.py), whose model this step keeps: torchrun starts the
+processes and tells each its rank (0, 1, ...) and the world size; init_process_group connects
+them (gloo on the CPU, NCCL on CUDA GPUs, one per process). Each draws the same data and keeps
+its own rows of the batch; DDP wraps the model and all-reduces the gradients in backward(), so
+every process takes the same step.
 
-Run it:
-    torchrun --standalone --nproc_per_node 2 two_layer_net_ddp.py   # two processes, this machine
-    python two_layer_net_ddp.py                                      # a world of one process
+Run it:  torchrun --standalone --nproc_per_node 2 two_layer_net_ddp.py   # two processes
+         python two_layer_net_ddp.py                                      # a world of one
 """
 import argparse
 import contextlib
@@ -33,8 +27,7 @@ N, D_in, H, D_out = 64, 1000, 100, 10     # batch size; input, hidden and output
 STEPS, LEARNING_RATE = 500, 1e-6
 # Each optimizer, with the learning rate it gets when --lr is not given.
 OPTIMIZERS = {"sgd": (torch.optim.SGD, LEARNING_RATE), "adam": (torch.optim.Adam, 1e-3)}
-# How long a process waits for the others in a collective (or to connect) before it gives up:
-# a process that dies or hangs must not leave the others waiting for ever.
+# How long a process waits for the others (to connect, or in a collective) before it gives up
 TIMEOUT = datetime.timedelta(seconds=30)
 
 def make_data(seed, dtype, device):
@@ -45,8 +38,7 @@ def make_data(seed, dtype, device):
     return x, y, w1, w2
 
 def shard(rank, world_size, rows=N):
-    """The rows [start, stop) of the batch that process `rank` keeps. The first
-    rows % world_size processes keep one row more than the others."""
+    """The rows [start, stop) process `rank` keeps; the first rows % world_size keep one more."""
     size, extra = divmod(rows, world_size)
     start = rank * size + min(rank, extra)
     return start, start + size + (rank < extra)
@@ -73,27 +65,23 @@ compute_loss = torch.nn.MSELoss(reduction="sum")
 
 def start_process_group(backend, from_launcher):
     """Connect this process to the others (a world of one without a launcher)."""
-    if from_launcher:
-        # torchrun set MASTER_ADDR and MASTER_PORT: where rank 0 waits for the others.
+    if from_launcher:            # torchrun set MASTER_ADDR and MASTER_PORT: where rank 0 waits
         dist.init_process_group(backend, timeout=TIMEOUT)
-    else:
-        # A world of one needs no network: its meeting point is a store in-process.
+    else:                        # a world of one needs no network: a store in this process
         dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1,
                                 timeout=TIMEOUT)
 
 def stop_process_group():
-    """Leave the group. DDP objects form a reference cycle that holds on to it: collect them
-    first, so that gloo's threads stop while Python is fully alive (left to the exit, they may
-    crash it: "terminate called without an active exception")."""
+    """Leave the group, after collecting DDP's reference cycles that hold on to it: gloo's
+    threads must stop while Python is fully alive (at the exit they may crash it)."""
     if dist.is_initialized():
         gc.collect()
         dist.destroy_process_group()
 
 def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every=1,
           optimizer_name="sgd", step_seconds=None):
-    """Train w1 and w2 in place on this process's shard of (x, y), the whole batch, with the
-    named optimizer; returns the whole batch's loss at every step. The process group must be
-    started. If step_seconds is a list, the seconds of each step go into it."""
+    """Train w1 and w2 in place on this process's rows of (x, y), with the named optimizer, in a
+    started process group; returns the whole batch's loss at every step (step_seconds: times)."""
     rank, world_size = dist.get_rank(), dist.get_world_size()
     start, stop = shard(rank, world_size, len(x))
     x, y = x[start:stop], y[start:stop]              # this process's rows only
@@ -105,8 +93,7 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
         # Forward pass: compute predicted y for this process's rows
         y_pred = model(x)
 
-        # Compute and print loss: this shard's; all_reduce adds up the shards' losses, in
-        # place, on every process, which gives the whole batch's loss
+        # Compute and print loss: all_reduce adds up the shards' losses on every process
         loss = compute_loss(y_pred, y)
         whole_loss = loss.detach().clone()
         dist.all_reduce(whole_loss)
@@ -116,10 +103,8 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
         if print_every and t % print_every == 0 and rank == 0:
             print(t, losses[-1])
 
-        # Backprop to compute gradients of w1 and w2 with respect to loss; first clear the
-        # gradients of the last step. During backward() DDP all-reduces the gradients and
-        # divides them by the world size; the factor world_size cancels that, so every
-        # process gets the gradient of the whole batch's loss
+        # Backprop: DDP all-reduces the gradients and divides them by the world size; the
+        # factor world_size cancels that: every process gets the whole batch's gradient
         optimizer.zero_grad()
         (loss * world_size).backward()
 
@@ -129,7 +114,7 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
             step_seconds.append(time.perf_counter() - started)
     return losses
 
-# --- The command line. The lesson is above: a first reading can stop here. ---
+# --- The command line. The lesson is above: a first reading can stop here. -----------------------
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -143,13 +128,11 @@ def build_parser():
                         help="auto: cuda, else cpu (torch.distributed has no backend for mps)")
     parser.add_argument("--backend", choices=["gloo", "nccl"],
                         help="how the processes talk; None: nccl on cuda, gloo on cpu")
-    parser.add_argument("--timings", action="store_true",
-                        help="rank 0 says on stderr what a step took (median)")
+    parser.add_argument("--timings", action="store_true", help="rank 0 prints the median step time")
     return parser
 
 def launched():
-    """Rank, local rank (on this machine), world size and processes on this machine, as the
-    launcher (torchrun) set them in the environment; None without a launcher."""
+    """Rank, local rank, world size and local world size, as torchrun sets them, or None."""
     names = ["RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE"]
     if not all(name in os.environ for name in names):
         return None
@@ -187,6 +170,33 @@ def check_options(parser, argv, world_size, local_world_size):
                      "process; start fewer (torchrun --nproc_per_node) or use --device cpu")
     return args, device, backend
 
+def train_in_process_group(parser, args, lr, device, backend, from_launcher, rank, step_seconds):
+    """Start the process group, train, and stop it; the exit status."""
+    try:
+        start_process_group(backend, from_launcher)
+        x, y, w1, w2 = make_data(args.seed, getattr(torch, args.dtype), device)
+        train(x, y, w1, w2, steps=args.steps, learning_rate=lr, print_every=args.print_every,
+              optimizer_name=args.optimizer, step_seconds=step_seconds)
+    except FloatingPointError as error:
+        if rank == 0:
+            print(f"{parser.prog}: {error} with --lr {lr}; try a smaller --lr", file=sys.stderr)
+        return 1
+    except BrokenPipeError:     # the reader of our output (say `head`) has gone; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except RuntimeError as error:
+        # Another process died, hung for TIMEOUT, or was not reached: a DistError, or inside
+        # backward() a RuntimeError naming gloo. Any other RuntimeError is a bug: it shows.
+        if not (isinstance(error, dist.DistError) or "gloo" in str(error)):
+            raise
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        print(f"{parser.prog}: rank {rank} lost contact with the other processes: {reason}",
+              file=sys.stderr)
+        return 1
+    finally:
+        stop_process_group()
+    return 0
+
 def main(argv=None):
     parser = build_parser()
     if argv is None and "__file__" not in globals() and "ipykernel" in sys.modules:
@@ -212,8 +222,7 @@ def main(argv=None):
         status = train_in_process_group(parser, args, lr, device, backend, from_launcher,
                                         rank, step_seconds)
     except KeyboardInterrupt:
-        # Ctrl-C, which torchrun passes on to every process, may come while a process is in a
-        # collective or cleaning up: caught out here, it ends the process quietly wherever.
+        # Ctrl-C (torchrun passes it on) may come in a collective or while cleaning up
         if rank == 0:
             print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
@@ -222,34 +231,6 @@ def main(argv=None):
               f"{len(step_seconds)}, {world_size} process{'es' if world_size > 1 else ''})",
               file=sys.stderr)
     return status
-
-def train_in_process_group(parser, args, lr, device, backend, from_launcher, rank, step_seconds):
-    """Start the process group, train, and stop it; the exit status."""
-    try:
-        start_process_group(backend, from_launcher)
-        x, y, w1, w2 = make_data(args.seed, getattr(torch, args.dtype), device)
-        train(x, y, w1, w2, steps=args.steps, learning_rate=lr, print_every=args.print_every,
-              optimizer_name=args.optimizer, step_seconds=step_seconds)
-    except FloatingPointError as error:
-        if rank == 0:
-            print(f"{parser.prog}: {error} with --lr {lr}; try a smaller --lr", file=sys.stderr)
-        return 1
-    except BrokenPipeError:     # the reader of our output (say `head`) has gone; stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-    except RuntimeError as error:
-        # Another process died, hung for longer than TIMEOUT, or could not be reached. Inside
-        # backward(), DDP passes gloo's report on as a plain RuntimeError; elsewhere it is a
-        # DistError. Any other RuntimeError is a bug: its traceback shows.
-        if not (isinstance(error, dist.DistError) or "gloo" in str(error)):
-            raise
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        print(f"{parser.prog}: rank {rank} lost contact with the other processes: {reason}",
-              file=sys.stderr)
-        return 1
-    finally:
-        stop_process_group()
-    return 0
 
 if __name__ == "__main__":
     if exit_status := main():    # not sys.exit(0): a notebook shows any sys.exit() as an error

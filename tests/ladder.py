@@ -167,7 +167,7 @@ def world_of_one(backend="gloo"):
     try:
         yield
     finally:
-        gc.collect()                 # DDP's reference cycle first (see step 10's main)
+        gc.collect()            # DDP's reference cycle first (see step 10's stop_process_group)
         dist.destroy_process_group()
 
 

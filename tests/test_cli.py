@@ -224,6 +224,16 @@ def test_the_command_line_is_the_same_in_every_step_but_for_its_own_options():
             if line[:1] in "+-" and not line.startswith(("+++", "---"))]
         own = OWN_LINES if before != SCRIPTS[0] else NUMPY_TO_TORCH
         assert not [line for line in changed if not own.search(line)], (before, after, changed)
+    # Steps 9 and 10 add options and checks of their own to the command line of the step they
+    # build on (3 and 7): every line of that one is in theirs, but the lines of its own options
+    # (and, in step 10, of --device, whose auto skips mps: torch.distributed cannot use it).
+    for before, after, own in [("two_layer_net_autograd", COMPILE, OWN_LINES),
+                               ("two_layer_net_module", DDP, re.compile(
+                                   f"{OWN_LINES.pattern}|device|mps"))]:
+        theirs = {line.strip() for line in command_line(after)}
+        missing = [line for line in command_line(before)
+                   if line.strip() not in theirs and not own.search(line)]
+        assert not missing, (before, after, missing)
     # Step 10 keeps step 7's model, loss and data, and adds the process group around them.
     for helper in ["make_data", "TwoLayerNet"]:
         assert (inspect.getsource(getattr(scripts["two_layer_net_ddp"], helper)) ==
