@@ -2,10 +2,13 @@
 section of README.md. The notebooks are never edited by hand: edit the script or the README,
 then run this again. They are written without outputs.
 
-Each notebook is the README's section for the step (one markdown cell), then the script itself,
-cut into cells at the blank line before each top-level definition, comment or statement, so that
-the cells joined by blank lines are the script, line for line. Its last cell runs main(), as the
-script does.
+A notebook is a lesson to explore in, not the script: it holds the script's lesson (the code
+above its command-line marker), cut into cells at each top-level definition, with the README's
+explanation beside the code it explains: the text before each excerpt the README quotes from
+the script goes, as a markdown cell, above the cell that holds the excerpt (the excerpt itself
+is not repeated). The module docstring, the imports only the command line uses, and the command
+line itself are left out. At the end, a cell trains the net with the defaults and draws the loss
+inline (if matplotlib is installed), and a "Try this" cell suggests what to change.
 
 Run (from anywhere; needs nbformat, which requirements-dev.txt installs):
     python notebooks/build.py            # write the notebooks
@@ -21,6 +24,70 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "notebooks"
+# The line every step has between its lesson and its command line.
+MARK = "# --- The command line. The lesson is above: a first reading can stop here. ---"
+BLOCK = re.compile(r"(?:<!-- from (\S+) -->\n)?```(\w*)\n(.*?)```\n?", re.S)
+
+# How the last cell gets the data and trains, per step (the defaults otherwise: seed 0, 500
+# training steps, the step's own learning rate), printing a loss line every 50 training steps.
+DATA = 'make_data(seed=0, dtype=torch.float32, device="cpu")'
+TRAIN = {
+    "two_layer_net_numpy": "x, y, w1, w2 = make_data(seed=0, dtype=np.float64)\n"
+                           "losses = train(x, y, w1, w2, print_every=50)",
+    "dynamic_net": f"x, y, w1, w2, w_middle = {DATA}\n"
+                   "losses = train(x, y, w1, w2, w_middle, print_every=50)",
+    "two_layer_net_ddp": 'start_process_group("gloo", from_launcher=None)    # a world of one\n'
+                         "try:\n"
+                         f"    x, y, w1, w2 = {DATA}\n"
+                         "    losses = train(x, y, w1, w2, print_every=50)\n"
+                         "finally:\n"
+                         "    stop_process_group()",
+}
+DEFAULT_TRAIN = f"x, y, w1, w2 = {DATA}\nlosses = train(x, y, w1, w2, print_every=50)"
+DRAW = """
+try:
+    import matplotlib.pyplot as plt
+except ImportError:
+    print("pip install matplotlib to see the loss drawn")
+else:
+    plt.semilogy(losses)
+    plt.xlabel("training step")
+    plt.ylabel("loss (log scale)")
+    plt.show()"""
+
+# What to change and run again, per step. Questions, not claims: the learner finds out.
+TRY = {
+    "two_layer_net_numpy": [
+        "Train with `learning_rate=1e-5`, then `1e-4`, in the last cell: how far can you go?",
+        "In `backward`, change `2.0 *` to `1.0 *` and train again: what changes, and why?"],
+    "two_layer_net_tensor": [
+        "Train on a GPU if you have one: `device=\"cuda\"` in `make_data`.",
+        "Train in float64 (`dtype=torch.float64`): where does the loss end now?"],
+    "two_layer_net_autograd": [
+        "Compute a loss, call `loss.backward()` twice on it: what does the second call say?",
+        "Delete `w1.grad = None` and `w2.grad = None` from `train` and train again: why does "
+        "the loss behave differently?"],
+    "two_layer_net_custom_function": [
+        "Make `MyReLU` a leaky ReLU (slope 0.01 below 0) in both `forward` and `backward`, "
+        "and check it with `torch.autograd.gradcheck` on float64 inputs away from 0."],
+    "two_layer_net_nn": [
+        "Delete the two lines that set `model[0].weight` and `model[2].weight`, so that "
+        "nn.Linear keeps its own initialisation, and train with learning rates 1e-6 and 1e-4."],
+    "two_layer_net_optim": [
+        "Train with `optimizer_name=\"adam\", learning_rate=1e-3` and compare the curves."],
+    "two_layer_net_module": [
+        "Give `TwoLayerNet` a bias (`bias=True` in both layers) and train it."],
+    "dynamic_net": [
+        "Train with the middle layer always used 3 times (change `depths.randint(0, 3)`): "
+        "does the loss still jump from one training step to the next?"],
+    "two_layer_net_compile": [
+        "Run `train(x, y, w1, w2, steps=1, backend=graph_printer())` to print the captured "
+        "graphs; then change `forward` (say `torch.relu(h)` for `h.clamp(min=0)`) and look "
+        "again."],
+    "two_layer_net_ddp": [
+        "In a terminal, run `torchrun --standalone --nproc_per_node 2 two_layer_net_ddp.py` "
+        "and compare its losses with this notebook's."],
+}
 
 
 def ladder(readme):
@@ -29,19 +96,41 @@ def ladder(readme):
 
 
 def readme_section(readme, step):
-    """The text of the README's "## Step <step>: ..." section, its heading made the title."""
-    found = re.search(rf"^## (Step {step}:.*?)(?=^## )", readme, re.M | re.S)
+    """The README's "## Step <step>: ..." section: its title, and its text after the heading."""
+    found = re.search(rf"^## (Step {step}:[^\n]*)\n(.*?)(?=^## )", readme, re.M | re.S)
     if not found:
         raise SystemExit(f"build.py: README.md has no section '## Step {step}:'")
-    return "# " + found[1].strip()
+    return found[1], found[2]
 
 
-def code_cells(script):
-    """The script cut at each blank line before a top-level statement (with the comment lines
-    right above it); joined by blank lines, the pieces are the script."""
-    lines = script.rstrip("\n").split("\n")
+def lesson(script):
+    """The script above its command-line marker, without the module docstring and without the
+    imports that only the command line uses."""
+    if MARK not in script:
+        raise SystemExit(f"build.py: a script has no line {MARK!r}")
+    text = script[:script.index(MARK)].rstrip("\n")
+    tree = ast.parse(text)
+    used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    lines = text.split("\n")
+    dropped = set(range(tree.body[0].lineno - 1, tree.body[0].end_lineno))   # the docstring
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and not any(
+                (alias.asname or alias.name.split(".")[0]) in used for alias in node.names):
+            dropped |= set(range(node.lineno - 1, node.end_lineno))
+    kept = "\n".join(line for i, line in enumerate(lines) if i not in dropped)
+    return re.sub(r"\n{3,}", "\n\n", kept).strip("\n") + "\n"
+
+
+def code_cells(code):
+    """The code cut at each blank line before a top-level statement but an import (with the
+    comment lines right above it); joined by blank lines, the pieces are the code."""
+    lines = code.rstrip("\n").split("\n")
     cuts = []
-    for node in ast.parse(script).body[1:]:
+    body = ast.parse(code).body
+    for before, node in zip(body, body[1:]):
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and isinstance(
+                before, (ast.Import, ast.ImportFrom)):
+            continue                                  # the imports stay in one cell
         first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1
         while first > 0 and lines[first - 1].startswith("#"):
             first -= 1
@@ -49,17 +138,61 @@ def code_cells(script):
             cuts.append(first)
     pieces = ["\n".join(lines[start:end - 1 if end < len(lines) else end])
               for start, end in zip([0] + cuts, cuts + [len(lines)])]
-    assert "\n\n".join(pieces) + "\n" == script
+    assert "\n\n".join(pieces) + "\n" == code
     return pieces
+
+
+def explained(section, name, cells):
+    """{cell index: the README's text to show above it}, and the text left for the end: each
+    run of text goes above the first cell, after the last one placed, that holds the first
+    line of the excerpt the text leads to."""
+    above, text, last = {}, "", -1
+    for part in split_blocks(section):
+        if isinstance(part, str):
+            text += part
+            continue
+        source, lang, body = part
+        if source != f"{name}.py" or lang != "python":
+            text += f"```{lang}\n{body}```\n"
+            continue
+        first = next(line.strip() for line in body.splitlines()
+                     if line.strip() and not line.strip().startswith("#"))
+        found = [i for i, cell in enumerate(cells) if i > last and first in cell]
+        if found and text.strip():
+            above[found[0]] = text.strip()
+            text, last = "", found[0]
+    return above, text.strip()
+
+
+def split_blocks(section):
+    """The section as text (str) and fenced blocks ((source, language, body)), in order."""
+    parts, position = [], 0
+    for match in BLOCK.finditer(section):
+        parts.append(section[position:match.start()])
+        parts.append((match[1], match[2], match[3]))
+        position = match.end()
+    parts.append(section[position:])
+    return parts
 
 
 def build(name, step, readme):
     """The notebook of step `step`, whose script is `name`.py, as the text of an .ipynb file."""
-    script = (ROOT / f"{name}.py").read_text(encoding="utf-8")
-    note = (f"*Built by `notebooks/build.py` from [`{name}.py`](../{name}.py) and its section "
-            "of the README. Run the cells in order; the last one trains the net.*")
-    cells = [nbformat.v4.new_markdown_cell(readme_section(readme, step) + "\n\n" + note)]
-    cells += [nbformat.v4.new_code_cell(piece) for piece in code_cells(script)]
+    title, section = readme_section(readme, step)
+    pieces = code_cells(lesson((ROOT / f"{name}.py").read_text(encoding="utf-8")))
+    above, rest = explained(section, name, pieces)
+    note = (f"*Built by `notebooks/build.py` from the lesson of [`{name}.py`](../{name}.py) "
+            "and its section of the README. Run the cells in order; the last code cell trains "
+            "the net and draws its loss.*")
+    cells = [nbformat.v4.new_markdown_cell(f"# {title}\n\n{note}")]
+    for index, piece in enumerate(pieces):
+        if index in above:
+            cells.append(nbformat.v4.new_markdown_cell(above[index]))
+        cells.append(nbformat.v4.new_code_cell(piece))
+    if rest:
+        cells.append(nbformat.v4.new_markdown_cell(rest))
+    cells.append(nbformat.v4.new_code_cell(TRAIN.get(name, DEFAULT_TRAIN) + "\n" + DRAW))
+    cells.append(nbformat.v4.new_markdown_cell(
+        "## Try this\n\n" + "\n".join(f"- {item}" for item in TRY[name])))
     for number, cell in enumerate(cells):
         cell["id"] = f"{name.replace('_', '-')}-{number}"    # fixed ids: a rebuild is identical
     notebook = nbformat.v4.new_notebook(cells=cells)

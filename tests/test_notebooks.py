@@ -1,9 +1,10 @@
 """Where learners run the steps in Jupyter, VS Code or Colab: real kernels, real notebooks.
 
 - notebooks/ is what notebooks/build.py makes from the scripts and README.md, so it cannot go
-  stale;
-- every notebook, and every script pasted whole into one cell, runs in a real Jupyter kernel
-  (nbclient and ipykernel) with no error and prints what the script prints in a terminal;
+  stale; a notebook is the step's lesson, with no command-line code, and a cell that trains;
+- every notebook runs in a real Jupyter kernel (nbclient and ipykernel) with no error, trains
+  and draws its loss; every script pasted whole into one cell prints what it prints in a
+  terminal;
 - `%run script.py --steps 2` in a kernel still takes the user's arguments.
 The kernels start when the tests are collected (conftest.py) and run beside the other tests.
 """
@@ -46,13 +47,28 @@ def test_a_stale_notebook_is_found(tmp_path):
     assert notebook.read_text(encoding="utf-8") == changed
 
 
-def test_the_notebook_cells_are_the_script_line_for_line():
+def test_the_notebook_cells_are_the_lesson_and_no_command_line():
+    """The code cells, but the last (which trains), are the script's lesson line for line: the
+    code above its command-line marker, less the module docstring and the imports that only
+    the command line uses. No cell holds command-line code."""
     import nbformat
+
+    sys.path.insert(0, str(BUILD.parent))
+    import build
 
     for name in SCRIPTS:
         notebook = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
         code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
-        assert "\n\n".join(code) + "\n" == (ROOT / f"{name}.py").read_text(encoding="utf-8")
+        script = (ROOT / f"{name}.py").read_text(encoding="utf-8")
+        lesson = script[:script.index(build.MARK)]
+        assert "\n\n".join(code[:-1]) + "\n" == build.lesson(script), name
+        for definition in re.findall(r"^(?:def|class) (\w+)", lesson, re.M):
+            assert any(f" {definition}(" in cell for cell in code), (name, definition)
+        for command_line in ["argparse", "def main", "parse_args", "sys.argv", "__main__",
+                             "build_parser", "# --- The command line"]:
+            assert not any(command_line in cell for cell in code), (name, command_line)
+        assert "train(" in code[-1] and "plt.show()" in code[-1], name
+        assert notebook.cells[-1].source.startswith("## Try this"), name
         assert all(not cell.get("outputs") for cell in notebook.cells), f"{name}: outputs"
 
 
@@ -62,10 +78,30 @@ def streams(notebook, name):
                    if output.output_type == "stream" and output.name == name)
 
 
-@pytest.mark.parametrize("kind", ["notebook", "pasted"])
-def test_runs_in_a_jupyter_kernel_as_in_a_terminal(script_name, kind, kernel_runs,
-                                                   runs_from_another_folder):
-    result, notebook = kernel_runs[(kind, script_name)]
+def test_a_notebook_trains_and_draws_its_loss_in_a_jupyter_kernel(script_name, kernel_runs):
+    """The step's notebook, run cell by cell in a real kernel: no error, a loss line every 50
+    training steps, the step's own losses (its first computed here, in float32, within 1e-5:
+    the kernel rounds as this process does, up to its thread count), falling, and a figure."""
+    result, notebook = kernel_runs[("notebook", script_name)]
+    assert result.returncode == 0, result.stderr
+    errors = [output for cell in notebook.cells if cell.cell_type == "code"
+              for output in cell.outputs if output.output_type == "error"]
+    assert not errors, errors
+    losses = step_losses(streams(notebook, "stdout"))
+    assert [t for t, _ in losses] == list(range(0, 500, 50))
+    expected = default_losses(script_name, 0)
+    assert losses[0][1] == pytest.approx(expected[0], rel=1e-5)
+    assert losses[-1][1] < losses[0][1] / 100
+    figures = [output for cell in notebook.cells if cell.cell_type == "code"
+               for output in cell.outputs if "image/png" in output.get("data", {})]
+    assert len(figures) == 1
+
+
+def test_a_script_pasted_into_a_cell_runs_as_in_a_terminal(script_name, kernel_runs,
+                                                           runs_from_another_folder):
+    """The whole script pasted into one cell: main() with the defaults (a cell's sys.argv is
+    the kernel's), printing what the terminal prints."""
+    result, notebook = kernel_runs[("pasted", script_name)]
     assert result.returncode == 0, result.stderr
     errors = [output for cell in notebook.cells if cell.cell_type == "code"
               for output in cell.outputs if output.output_type == "error"]
@@ -80,7 +116,6 @@ def test_runs_in_a_jupyter_kernel_as_in_a_terminal(script_name, kind, kernel_run
     def measured_as_hash(text):
         return re.sub(r"\d+(\.\d+)?", "#", our_lines(text))
     assert measured_as_hash(err) == measured_as_hash(terminal.stderr)
-    # And the losses are this step's own, computed here in float32 (rounding may differ).
     expected = default_losses(script_name, 0)
     assert losses[0][1] == pytest.approx(expected[0], rel=1e-5)
     assert losses[-1][1] < losses[0][1] / 100
