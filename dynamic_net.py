@@ -1,11 +1,13 @@
-"""Step 8: a dynamic net, whose graph is built afresh, and differently, at every step.
+"""Step 8: a dynamic net, whose graph is built afresh, and differently, at every training step.
 
 New since step 7 (two_layer_net_module.py): between the two layers a middle layer (H -> H, with
-a ReLU) runs a random number of times, 0 to 3, drawn at every step. forward() is plain Python: a
-loop whose length changes, reusing one layer. PyTorch records the graph as the forward pass runs
-(define-by-run), so backward() follows whatever ran, and the reused weight gets the sum of its
-uses' gradients. The weights are He-scaled (by sqrt(2 / fan_in)) so that the loss stays steady at
-every depth; the loss then starts in the thousands, and SGD wants a learning rate of 1e-4.
+a ReLU) runs a random number of times, 0 to 3, drawn at every training step. forward() is plain
+Python: a loop whose length changes, reusing one layer. PyTorch records the graph as the forward
+pass runs (define-by-run), so backward() follows whatever ran, and the reused weight gets the
+sum of its uses' gradients. Each weight is scaled by sqrt(2 / fan_in) (sqrt(1 / fan_in) for the
+output layer, which has no ReLU after it), fan_in being the number of inputs a unit sums, so
+that the loss stays steady at every depth; it then starts in the thousands, and SGD wants a
+learning rate of 1e-4.
 
 Run it:  python dynamic_net.py [--optimizer adam]   (on CUDA, else Apple MPS, else the CPU)
 """
@@ -23,7 +25,7 @@ STEPS, LEARNING_RATE = 500, 1e-4
 OPTIMIZERS = {"sgd": (torch.optim.SGD, LEARNING_RATE), "adam": (torch.optim.Adam, 1e-3)}
 
 def make_data(seed, dtype, device):
-    """Random x, y and He-scaled starting w1, w2, w_middle, drawn on the CPU, then moved."""
+    """Random x, y and scaled starting w1, w2, w_middle, drawn on the CPU, then moved."""
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(N, D_in, generator=generator).to(device, dtype)
     y = torch.randn(N, D_out, generator=generator).to(device, dtype)
@@ -68,22 +70,23 @@ def loss_and_grads(x, y, w1, w2, w_middle, depth):
 
 def train(x, y, w1, w2, w_middle, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every=1,
           optimizer_name="sgd", seed=0):
-    """Train the weights in place with the named optimizer; returns the loss of every step.
+    """Train the weights in place with the named optimizer; returns the loss of every training step.
     The depth of every step is drawn from random.Random(seed)."""
-    depths = random.Random(seed)
+    depth_rng = random.Random(seed)
     model = DynamicNet(w1, w2, w_middle)
-    optimizer = OPTIMIZERS[optimizer_name][0](model.parameters(), lr=learning_rate)
+    optimizer_class = OPTIMIZERS[optimizer_name][0]     # torch.optim.SGD or torch.optim.Adam
+    optimizer = optimizer_class(model.parameters(), lr=learning_rate)
     losses = []
     for t in range(steps):
         # Forward pass: a new graph at every step, as deep as this step's draw
-        depth = depths.randint(0, 3)
+        depth = depth_rng.randint(0, 3)     # 0, 1, 2 or 3: Python's randint includes 3
         y_pred = model(x, depth)
 
         # Compute and print loss
         loss = compute_loss(y_pred, y)
         losses.append(loss.item())
         if not math.isfinite(losses[-1]):
-            raise FloatingPointError(f"the loss became {losses[-1]} at step {t}")
+            raise FloatingPointError(f"the loss became {losses[-1]} at training step {t}")
         if print_every and t % print_every == 0:
             print(t, losses[-1])
 
@@ -100,13 +103,15 @@ def train(x, y, w1, w2, w_middle, *, steps=STEPS, learning_rate=LEARNING_RATE, p
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--steps", type=int, default=STEPS, help="at least 1")
-    parser.add_argument("--lr", type=float, help="above 0; None: the optimizer's own")
-    parser.add_argument("--seed", type=int, default=0, help="from 0 to 2**32 - 1")
-    parser.add_argument("--print-every", type=int, default=1, help="0: no loss lines")
+    parser.add_argument("--steps", type=int, default=STEPS, help="training steps (at least 1)")
+    parser.add_argument("--lr", type=float, help="learning rate (above 0); %(default)s: "
+                        "1e-4 for sgd, 1e-3 for adam")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data (0 to 2**32 - 1)")
+    parser.add_argument("--print-every", type=int, default=1, help="0: print no loss")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="type")
-    parser.add_argument("--optimizer", default="sgd", choices=list(OPTIMIZERS), help="how")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument("--optimizer", default="sgd", choices=list(OPTIMIZERS), help="update rule")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                        help="auto: cuda, else mps, else cpu")
     return parser
 
 def main(argv=None):
@@ -128,7 +133,7 @@ def main(argv=None):
     if device not in available:
         parser.error(f"--device {device} is not available here; available: {', '.join(available)}")
     if device == "mps" and args.dtype == "float64":
-        parser.error("--dtype float64 is not supported on mps; use --dtype float32")
+        parser.error("--dtype float64 is not supported on mps; use --dtype float32 or --device cpu")
     lr = OPTIMIZERS[args.optimizer][1] if args.lr is None else args.lr
     print(f"device: {device}, dtype: {args.dtype}, optimizer: {args.optimizer}, "
           f"lr: {lr}", file=sys.stderr)

@@ -65,7 +65,7 @@ def loss_and_grads(x, y, w1, w2, *, backend="aot_eager"):
 
 def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every=1,
           backend="inductor", mode=None, step_seconds=None):
-    """Gradient descent on the leaves w1 and w2, in place; returns the loss of every step.
+    """Gradient descent on the leaves w1 and w2, in place; returns the loss of every training step.
     Every call captures afresh (torch.compiler.reset()); step_seconds, a list, gets step times."""
     torch.compiler.reset()
     compiled_forward_and_loss = torch.compile(forward_and_loss, backend=backend, mode=mode,
@@ -79,7 +79,7 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
         # Compute and print loss
         losses.append(loss.item())
         if not math.isfinite(losses[-1]):
-            raise FloatingPointError(f"the loss became {losses[-1]} at step {t}")
+            raise FloatingPointError(f"the loss became {losses[-1]} at training step {t}")
         if print_every and t % print_every == 0:
             print(t, losses[-1])
 
@@ -126,12 +126,13 @@ def cxx_compiler():
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--steps", type=int, default=STEPS, help="at least 1")
-    parser.add_argument("--lr", type=float, default=LEARNING_RATE, help="above 0")
-    parser.add_argument("--seed", type=int, default=0, help="from 0 to 2**32 - 1")
-    parser.add_argument("--print-every", type=int, default=1, help="0: no loss lines")
+    parser.add_argument("--steps", type=int, default=STEPS, help="training steps (at least 1)")
+    parser.add_argument("--lr", type=float, default=LEARNING_RATE, help="learning rate (above 0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data (0 to 2**32 - 1)")
+    parser.add_argument("--print-every", type=int, default=1, help="0: print no loss")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="type")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                        help="auto: cuda, else mps, else cpu")
     parser.add_argument("--backend", choices=["inductor", "aot_eager", "eager"],
                         help="None: inductor, or aot_eager with --show-graph")
     parser.add_argument("--mode", default="default", choices=["default", "reduce-overhead"],
@@ -158,7 +159,7 @@ def check_options(parser, argv):
     if device not in available:
         parser.error(f"--device {device} is not available here; available: {', '.join(available)}")
     if device == "mps" and args.dtype == "float64":
-        parser.error("--dtype float64 is not supported on mps; use --dtype float32")
+        parser.error("--dtype float64 is not supported on mps; use --dtype float32 or --device cpu")
     if args.show_graph and args.backend not in (None, "aot_eager"):
         parser.error("--show-graph runs the graphs as captured, as --backend aot_eager does; "
                      f"leave out --backend {args.backend}")
@@ -173,8 +174,8 @@ def check_options(parser, argv):
     return args, device, backend
 
 def print_graphs_of_step_8(seed, calls):
-    depths = random.Random(seed)                    # drawn as step 8 draws them
-    drawn = [depths.randint(0, 3) for _ in range(calls)]
+    depth_rng = random.Random(seed)                 # drawn as step 8 draws them
+    drawn = [depth_rng.randint(0, 3) for _ in range(calls)]
     print(f"{calls} calls of step 8's dynamic forward pass, depths drawn from 0 to 3: "
           f"{graphs_of_a_dynamic_net(drawn)} graphs recorded, one per depth met "
           f"({len(set(drawn))})")

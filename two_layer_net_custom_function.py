@@ -35,6 +35,7 @@ class MyReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_h_relu):
         (h,) = ctx.saved_tensors
+        # A copy: the gradient autograd hands us is not ours to change.
         grad_h = grad_h_relu.clone()
         grad_h[h <= 0] = 0                # as in steps 1 and 2: 0 at exactly h == 0, as torch.relu
         return grad_h
@@ -42,7 +43,7 @@ class MyReLU(torch.autograd.Function):
 def forward(x, w1, w2):
     """Predicted y; autograd records every operation, so nothing else is kept."""
     h = x @ w1                    # (N, H)
-    h_relu = MyReLU.apply(h)      # (N, H); call .apply, never forward() directly
+    h_relu = MyReLU.apply(h)      # (N, H); .apply records the node: forward() alone would not
     y_pred = h_relu @ w2          # (N, D_out)
     return y_pred
 
@@ -50,14 +51,15 @@ def compute_loss(y_pred, y):
     return (y_pred - y).pow(2).sum()      # sum of squared errors, a tensor of shape ()
 
 def loss_and_grads(x, y, w1, w2):
-    """The loss and its gradients at (w1, w2), on fresh leaves: the arguments are unchanged."""
+    """The loss and its gradients at (w1, w2), on fresh leaves, for check_gradients.py and the
+    tests (training does not use it); the arguments are left unchanged."""
     w1, w2 = w1.detach().requires_grad_(), w2.detach().requires_grad_()
     loss = compute_loss(forward(x, w1, w2), y)
     loss.backward()
     return loss.item(), w1.grad, w2.grad
 
 def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every=1):
-    """Gradient descent on the leaves w1 and w2, in place; returns the loss of every step."""
+    """Gradient descent on the leaves w1 and w2 in place; returns each training step's loss."""
     losses = []
     for t in range(steps):
         # Forward pass: compute predicted y (and record the graph)
@@ -67,7 +69,7 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
         loss = compute_loss(y_pred, y)
         losses.append(loss.item())
         if not math.isfinite(losses[-1]):
-            raise FloatingPointError(f"the loss became {losses[-1]} at step {t}")
+            raise FloatingPointError(f"the loss became {losses[-1]} at training step {t}")
         if print_every and t % print_every == 0:
             print(t, losses[-1])
 
@@ -86,12 +88,13 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--steps", type=int, default=STEPS, help="at least 1")
-    parser.add_argument("--lr", type=float, default=LEARNING_RATE, help="above 0")
-    parser.add_argument("--seed", type=int, default=0, help="from 0 to 2**32 - 1")
-    parser.add_argument("--print-every", type=int, default=1, help="0: no loss lines")
+    parser.add_argument("--steps", type=int, default=STEPS, help="training steps (at least 1)")
+    parser.add_argument("--lr", type=float, default=LEARNING_RATE, help="learning rate (above 0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data (0 to 2**32 - 1)")
+    parser.add_argument("--print-every", type=int, default=1, help="0: print no loss")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="type")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                        help="auto: cuda, else mps, else cpu")
     return parser
 
 def main(argv=None):
@@ -113,7 +116,7 @@ def main(argv=None):
     if device not in available:
         parser.error(f"--device {device} is not available here; available: {', '.join(available)}")
     if device == "mps" and args.dtype == "float64":
-        parser.error("--dtype float64 is not supported on mps; use --dtype float32")
+        parser.error("--dtype float64 is not supported on mps; use --dtype float32 or --device cpu")
     print(f"device: {device}, dtype: {args.dtype}", file=sys.stderr)
     x, y, w1, w2 = make_data(args.seed, getattr(torch, args.dtype), device)
     try:

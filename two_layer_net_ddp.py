@@ -86,7 +86,8 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
     start, stop = shard(rank, world_size, len(x))
     x, y = x[start:stop], y[start:stop]              # this process's rows only
     model = DistributedDataParallel(TwoLayerNet(w1, w2))
-    optimizer = OPTIMIZERS[optimizer_name][0](model.parameters(), lr=learning_rate)
+    optimizer_class = OPTIMIZERS[optimizer_name][0]     # torch.optim.SGD or torch.optim.Adam
+    optimizer = optimizer_class(model.parameters(), lr=learning_rate)
     losses = []
     for t in range(steps):
         started = time.perf_counter()
@@ -99,7 +100,7 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
         dist.all_reduce(whole_loss)
         losses.append(whole_loss.item())
         if not math.isfinite(losses[-1]):          # every process sees it at the same step
-            raise FloatingPointError(f"the loss became {losses[-1]} at step {t}")
+            raise FloatingPointError(f"the loss became {losses[-1]} at training step {t}")
         if print_every and t % print_every == 0 and rank == 0:
             print(t, losses[-1])
 
@@ -118,12 +119,13 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--steps", type=int, default=STEPS, help="at least 1")
-    parser.add_argument("--lr", type=float, help="above 0; None: the optimizer's own")
-    parser.add_argument("--seed", type=int, default=0, help="from 0 to 2**32 - 1")
-    parser.add_argument("--print-every", type=int, default=1, help="0: no loss lines")
+    parser.add_argument("--steps", type=int, default=STEPS, help="training steps (at least 1)")
+    parser.add_argument("--lr", type=float, help="learning rate (above 0); %(default)s: "
+                        "1e-6 for sgd, 1e-3 for adam")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data (0 to 2**32 - 1)")
+    parser.add_argument("--print-every", type=int, default=1, help="0: print no loss")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="type")
-    parser.add_argument("--optimizer", default="sgd", choices=list(OPTIMIZERS), help="how")
+    parser.add_argument("--optimizer", default="sgd", choices=list(OPTIMIZERS), help="update rule")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                         help="auto: cuda, else cpu (torch.distributed has no backend for mps)")
     parser.add_argument("--backend", choices=["gloo", "nccl"],

@@ -44,7 +44,8 @@ def make_model(w1, w2):
 compute_loss = torch.nn.MSELoss(reduction="sum")
 
 def loss_and_grads(x, y, w1, w2):
-    """The loss and its gradients at (w1, w2); the arguments are left unchanged."""
+    """The loss and its gradients at (w1, w2), for check_gradients.py and the tests (training
+    does not use it); the arguments are left unchanged."""
     model = make_model(w1, w2)
     loss = compute_loss(model(x), y)
     loss.backward()
@@ -52,9 +53,10 @@ def loss_and_grads(x, y, w1, w2):
 
 def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every=1,
           optimizer_name="sgd"):
-    """Train w1 and w2 in place with the named optimizer; returns the loss of every step."""
+    """Train w1 and w2 in place with the named optimizer; returns each training step's loss."""
     model = make_model(w1, w2)
-    optimizer = OPTIMIZERS[optimizer_name][0](model.parameters(), lr=learning_rate)
+    optimizer_class = OPTIMIZERS[optimizer_name][0]     # torch.optim.SGD or torch.optim.Adam
+    optimizer = optimizer_class(model.parameters(), lr=learning_rate)
     losses = []
     for t in range(steps):
         # Forward pass: compute predicted y by calling the model on x
@@ -64,7 +66,7 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
         loss = compute_loss(y_pred, y)
         losses.append(loss.item())
         if not math.isfinite(losses[-1]):
-            raise FloatingPointError(f"the loss became {losses[-1]} at step {t}")
+            raise FloatingPointError(f"the loss became {losses[-1]} at training step {t}")
         if print_every and t % print_every == 0:
             print(t, losses[-1])
 
@@ -81,13 +83,15 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--steps", type=int, default=STEPS, help="at least 1")
-    parser.add_argument("--lr", type=float, help="above 0; None: the optimizer's own")
-    parser.add_argument("--seed", type=int, default=0, help="from 0 to 2**32 - 1")
-    parser.add_argument("--print-every", type=int, default=1, help="0: no loss lines")
+    parser.add_argument("--steps", type=int, default=STEPS, help="training steps (at least 1)")
+    parser.add_argument("--lr", type=float, help="learning rate (above 0); %(default)s: "
+                        "1e-6 for sgd, 1e-3 for adam")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data (0 to 2**32 - 1)")
+    parser.add_argument("--print-every", type=int, default=1, help="0: print no loss")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="type")
-    parser.add_argument("--optimizer", default="sgd", choices=list(OPTIMIZERS), help="how")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument("--optimizer", default="sgd", choices=list(OPTIMIZERS), help="update rule")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                        help="auto: cuda, else mps, else cpu")
     return parser
 
 def main(argv=None):
@@ -109,7 +113,7 @@ def main(argv=None):
     if device not in available:
         parser.error(f"--device {device} is not available here; available: {', '.join(available)}")
     if device == "mps" and args.dtype == "float64":
-        parser.error("--dtype float64 is not supported on mps; use --dtype float32")
+        parser.error("--dtype float64 is not supported on mps; use --dtype float32 or --device cpu")
     lr = OPTIMIZERS[args.optimizer][1] if args.lr is None else args.lr
     print(f"device: {device}, dtype: {args.dtype}, optimizer: {args.optimizer}, "
           f"lr: {lr}", file=sys.stderr)

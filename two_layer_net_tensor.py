@@ -44,13 +44,14 @@ def backward(x, y, w2, h, h_relu, y_pred):
     return grad_w1, grad_w2
 
 def loss_and_grads(x, y, w1, w2):
-    """The loss and its gradients at (w1, w2); the arguments are left unchanged."""
+    """The loss and its gradients at (w1, w2), for check_gradients.py and the tests (training
+    does not use it); the arguments are left unchanged."""
     h, h_relu, y_pred = forward(x, w1, w2)
     grad_w1, grad_w2 = backward(x, y, w2, h, h_relu, y_pred)
     return compute_loss(y_pred, y).item(), grad_w1, grad_w2
 
 def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every=1):
-    """Gradient descent on w1 and w2 in place; returns the loss of every step."""
+    """Gradient descent on w1 and w2 in place; returns the loss of every training step."""
     losses = []
     for t in range(steps):
         # Forward pass: compute predicted y
@@ -60,7 +61,7 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
         loss = compute_loss(y_pred, y)
         losses.append(loss.item())
         if not math.isfinite(losses[-1]):
-            raise FloatingPointError(f"the loss became {losses[-1]} at step {t}")
+            raise FloatingPointError(f"the loss became {losses[-1]} at training step {t}")
         if print_every and t % print_every == 0:
             print(t, losses[-1])
 
@@ -76,12 +77,13 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--steps", type=int, default=STEPS, help="at least 1")
-    parser.add_argument("--lr", type=float, default=LEARNING_RATE, help="above 0")
-    parser.add_argument("--seed", type=int, default=0, help="from 0 to 2**32 - 1")
-    parser.add_argument("--print-every", type=int, default=1, help="0: no loss lines")
+    parser.add_argument("--steps", type=int, default=STEPS, help="training steps (at least 1)")
+    parser.add_argument("--lr", type=float, default=LEARNING_RATE, help="learning rate (above 0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data (0 to 2**32 - 1)")
+    parser.add_argument("--print-every", type=int, default=1, help="0: print no loss")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="type")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                        help="auto: cuda, else mps, else cpu")
     return parser
 
 def main(argv=None):
@@ -103,7 +105,7 @@ def main(argv=None):
     if device not in available:
         parser.error(f"--device {device} is not available here; available: {', '.join(available)}")
     if device == "mps" and args.dtype == "float64":
-        parser.error("--dtype float64 is not supported on mps; use --dtype float32")
+        parser.error("--dtype float64 is not supported on mps; use --dtype float32 or --device cpu")
     print(f"device: {device}, dtype: {args.dtype}", file=sys.stderr)
     x, y, w1, w2 = make_data(args.seed, getattr(torch, args.dtype), device)
     try:

@@ -18,6 +18,7 @@ import torch
 from ladder import (
     COMPILE,
     DDP,
+    DISTINCT_COMMAND_LINES,
     REFERENCE,
     ROOT,
     SCRIPTS,
@@ -100,6 +101,10 @@ def test_help_lists_every_option(script_name, capsys):
         options.append("--device")
     if hasattr(load(script_name), "OPTIMIZERS"):
         options.append("--optimizer")
+        # --lr's default is each optimizer's own rate, which the help states
+        rates = [f"{rate:.0e}".replace("e-0", "e-") + f" for {name}"
+                 for name, (_, rate) in load(script_name).OPTIMIZERS.items()]
+        assert ", ".join(rates) in " ".join(out.split()), out
     for option in options:
         assert option in out
 
@@ -131,7 +136,7 @@ def test_diverging_run_stops_with_one_message(script_name, capsys):
     losses = step_losses(out)
     assert losses and len(losses) < 500
     message = err.splitlines()[-1]
-    assert re.search(rf"the loss became (inf|nan) at step {len(losses)} with --lr 1.0; "
+    assert re.search(rf"the loss became (inf|nan) at training step {len(losses)} with --lr 1.0; "
                      r"try a smaller --lr$", message), err
     assert "Warning" not in err and "Traceback" not in err
 
@@ -199,8 +204,8 @@ def command_line(name):
 
 
 # What a step's own options and weights change in the command line, and nothing else may.
-OWN_LINES = re.compile(r"device: {device}|= make_data\(|optimizer|OPTIMIZERS|\blr\b|w_middle|"
-                       r"seed=args\.seed")
+OWN_LINES = re.compile(r"device: {device}|= make_data\(|optimizer|OPTIMIZERS|for sgd|\blr\b|"
+                       r"w_middle|seed=args\.seed")
 # Step 2 adds --device (and float32 as the default), where step 1 has numpy's error state.
 NUMPY_TO_TORCH = re.compile(r"device|dtype|cuda|mps|cpu|np\.|train\(|print_every=")
 
@@ -242,6 +247,7 @@ def test_the_command_line_is_the_same_in_every_step_but_for_its_own_options():
 
 # --- Real processes -------------------------------------------------------------------------
 
+@pytest.mark.parametrize("script_name", DISTINCT_COMMAND_LINES)
 def test_script_runs_from_another_folder(script_name, runs_from_another_folder):
     result = runs_from_another_folder[script_name]
     assert result.returncode == 0, result.stderr

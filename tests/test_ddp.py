@@ -107,8 +107,8 @@ def test_divergence_ends_every_rank_with_the_message_of_the_other_steps(torchrun
     losses = step_losses(result.stdout)
     assert losses and [t for t, _ in losses] == list(range(len(losses)))
     assert ours == header(2).replace("lr: 1e-06", "lr: 1.0") + (
-        f"{PROG}: the loss became {'inf' if 'inf' in ours else 'nan'} at step {len(losses)} "
-        "with --lr 1.0; try a smaller --lr\n")
+        f"{PROG}: the loss became {'inf' if 'inf' in ours else 'nan'} at training step "
+        f"{len(losses)} with --lr 1.0; try a smaller --lr\n")
     # Each process stops at the same step with status 1 (torchrun may end one first).
     assert set(failed_ranks(result.stderr).values()) <= {"1", "-15"}
     assert "1" in failed_ranks(result.stderr).values()
