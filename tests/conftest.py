@@ -19,6 +19,7 @@ os.environ.update(ONE_THREAD)
 import pytest  # noqa: E402 (after the environment above)
 from ladder import (  # noqa: E402
     COMPILE,
+    DISTINCT_COMMAND_LINES,
     REFERENCE,
     ROOT,
     SCRIPTS,
@@ -86,9 +87,10 @@ def start_kernel_runs():
         for name in names:
             parts.append(("notebook", name))
             cells += nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4).cells
-            parts.append(("pasted", name))
-            cells += [cell(FORGET_COMPILED), cell(RESET),
-                      cell((ROOT / f"{name}.py").read_text(encoding="utf-8"))]
+            if name in DISTINCT_COMMAND_LINES:
+                parts.append(("pasted", name))
+                cells += [cell(FORGET_COMPILED), cell(RESET),
+                          cell((ROOT / f"{name}.py").read_text(encoding="utf-8"))]
             if name == REFERENCE:
                 parts.append(("%run", name))
                 cells += [cell(FORGET_COMPILED), cell(RESET),
@@ -181,7 +183,7 @@ def pytest_collection_modifyitems(session, config, items):
     if "runs_from_another_folder" in used:
         folder = tempfile.mkdtemp(prefix="elsewhere-")
         commands = {name: [sys.executable, str(ROOT / f"{name}.py"), "--steps", "3"]
-                    for name in SCRIPTS}
+                    for name in DISTINCT_COMMAND_LINES}
         commands["import all"] = [sys.executable, "-c", IMPORT_ALL, str(ROOT)]
         for name, command in commands.items():
             start(name, command, folder, _started)

@@ -14,7 +14,15 @@ import subprocess
 import sys
 
 import pytest
-from ladder import REFERENCE, ROOT, SCRIPTS, default_losses, our_lines, step_losses
+from ladder import (
+    DISTINCT_COMMAND_LINES,
+    REFERENCE,
+    ROOT,
+    SCRIPTS,
+    default_losses,
+    our_lines,
+    step_losses,
+)
 
 BUILD = ROOT / "notebooks" / "build.py"
 
@@ -97,10 +105,12 @@ def test_a_notebook_trains_and_draws_its_loss_in_a_jupyter_kernel(script_name, k
     assert len(figures) == 1
 
 
+@pytest.mark.parametrize("script_name", DISTINCT_COMMAND_LINES)
 def test_a_script_pasted_into_a_cell_runs_as_in_a_terminal(script_name, kernel_runs,
                                                            runs_from_another_folder):
     """The whole script pasted into one cell: main() with the defaults (a cell's sys.argv is
-    the kernel's), printing what the terminal prints."""
+    the kernel's), printing what the terminal prints. (One script per distinct command line:
+    see DISTINCT_COMMAND_LINES.)"""
     result, notebook = kernel_runs[("pasted", script_name)]
     assert result.returncode == 0, result.stderr
     errors = [output for cell in notebook.cells if cell.cell_type == "code"
