@@ -413,7 +413,13 @@ def check_leaves():
 
 
 def check_nn_linear_bound():
-    assert f"{1 / math.sqrt(1000):.2f}" == "0.03"
+    """nn.Linear draws each weight uniformly between +-1/sqrt(fan-in): +-0.03 for the first
+    layer (1000 inputs) and +-0.1 for the second (100)."""
+    torch.manual_seed(0)
+    for fan_in, fan_out, bound in [(1000, 100, "0.03"), (100, 10, "0.1")]:
+        weight = torch.nn.Linear(fan_in, fan_out, bias=False).weight.detach()
+        assert f"{1 / math.sqrt(fan_in):.1g}" == bound
+        assert 0.95 / math.sqrt(fan_in) < weight.abs().max() <= 1 / math.sqrt(fan_in), fan_in
 
 
 def check_float_spacing():
@@ -485,7 +491,7 @@ CLAIMS = [
     claim(READMES, ["`None`"], check_gradients_cleared_to_none),
     claim(READMES, [], check_sgd_matches_step_5),
     claim(READMES, ["1e-6", "1e-4", "0.03"], check_nn_linear_start),
-    claim(READMES, ["0.03"], check_nn_linear_bound),
+    claim(READMES, ["0.03", "0.1"], check_nn_linear_bound),
 ]
 
 # Figures in the prose that no check can reproduce, each with its reason. (Versions are
