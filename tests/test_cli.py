@@ -245,6 +245,14 @@ def test_the_command_line_is_the_same_in_every_step_but_for_its_own_options():
                 inspect.getsource(getattr(scripts["two_layer_net_module"], helper))), helper
 
 
+def test_every_main_is_short():
+    """main() is the command line's glue, at most 40 lines (from `def main` to its last line):
+    what a step's options add goes into functions of their own (steps 9 and 10)."""
+    for name in SCRIPTS:
+        lines = inspect.getsource(load(name).main).rstrip("\n").splitlines()
+        assert len(lines) <= 40, (name, len(lines))
+
+
 # --- Real processes -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("script_name", DISTINCT_COMMAND_LINES)
