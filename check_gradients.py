@@ -194,27 +194,15 @@ def check(path, seed=0):
     return False
 
 
-def whole_number(lowest, highest=None):
-    """An argparse type: a whole number in [lowest, highest]."""
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < lowest or (highest is not None and value > highest):
-            limits = f"at least {lowest}" if highest is None else f"from {lowest} to {highest}"
-            raise argparse.ArgumentTypeError(f"must be {limits}, got {value}")
-        return value
-    return parse
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scripts", nargs="*", default=MANUAL_STEPS,
                         help="scripts with a hand-written backward() (default: steps 1 and 2)")
-    parser.add_argument("--seed", type=whole_number(0, 2**32 - 1), default=0,
+    parser.add_argument("--seed", type=int, default=0,
                         help="seed of the batch (default: %(default)s)")
     args = parser.parse_args(argv)
+    if not 0 <= args.seed < 2**32:                  # the steps' range, and their message
+        parser.error(f"argument --seed: must be from 0 to 2**32 - 1, got {args.seed}")
     for path in args.scripts:
         if not os.path.isfile(path):
             parser.error(f"no such file: {path}")

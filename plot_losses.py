@@ -89,25 +89,11 @@ def draw(losses, seed, path, pyplot):
     pyplot.close(figure)
 
 
-def whole_number(lowest, highest=None):
-    """An argparse type: a whole number in [lowest, highest]."""
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < lowest or (highest is not None and value > highest):
-            limits = f"at least {lowest}" if highest is None else f"from {lowest} to {highest}"
-            raise argparse.ArgumentTypeError(f"must be {limits}, got {value}")
-        return value
-    return parse
-
-
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=whole_number(0, 2**32 - 1), default=0,
+    parser.add_argument("--seed", type=int, default=0,
                         help="seed for every step (default: %(default)s)")
-    parser.add_argument("--steps", type=whole_number(1), default=500,
+    parser.add_argument("--steps", type=int, default=500,
                         help="training steps of each run (default: %(default)s)")
     parser.add_argument("--output", default=os.path.join(HERE, "docs", "losses.png"),
                         help="where to write the PNG (default: docs/losses.png)")
@@ -117,6 +103,12 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    # The steps' own range checks, and their messages
+    for option, value, ok, rule in [
+            ("--seed", args.seed, 0 <= args.seed < 2**32, "from 0 to 2**32 - 1"),
+            ("--steps", args.steps, args.steps >= 1, "at least 1")]:
+        if not ok:
+            parser.error(f"argument {option}: must be {rule}, got {value}")
     folder = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(folder):
         parser.error(f"--output: the folder {folder} does not exist")

@@ -77,6 +77,18 @@ def test_gradient_checker_rejects_a_missing_file(tmp_path, capsys):
     assert err.splitlines()[-1].endswith(f"error: no such file: {tmp_path / 'nope.py'}")
 
 
+@pytest.mark.parametrize("tool, argv, message", [
+    ("check_gradients", ["--seed", "-1"], "argument --seed: must be from 0 to 2**32 - 1, got -1"),
+    ("check_gradients", ["--seed", "x"], "argument --seed: invalid int value: 'x'"),
+    ("plot_losses", ["--seed", str(2**32)],
+     "argument --seed: must be from 0 to 2**32 - 1, got 4294967296"),
+    ("plot_losses", ["--steps", "0"], "argument --steps: must be at least 1, got 0"),
+])
+def test_tools_reject_a_bad_number_as_the_steps_do(tool, argv, message, capsys):
+    status, out, err = run_main(tool, argv, capsys)
+    assert status == 2 and err.splitlines()[-1].endswith(f": error: {message}") and out == ""
+
+
 # --- plot_losses.py ---------------------------------------------------------------------------
 
 def png_size(data):
