@@ -80,9 +80,14 @@ def test_the_notebook_cells_are_the_lesson_and_no_command_line():
         assert all(not cell.get("outputs") for cell in notebook.cells), f"{name}: outputs"
 
 
+def outputs(notebook):
+    """Every output of the notebook's code cells, in order."""
+    return [output for cell in notebook.cells if cell.cell_type == "code"
+            for output in cell.outputs]
+
+
 def streams(notebook, name):
-    return "".join(output.text for cell in notebook.cells if cell.cell_type == "code"
-                   for output in cell.outputs
+    return "".join(output.text for output in outputs(notebook)
                    if output.output_type == "stream" and output.name == name)
 
 
@@ -92,16 +97,14 @@ def test_a_notebook_trains_and_draws_its_loss_in_a_jupyter_kernel(script_name, k
     the kernel rounds as this process does, up to its thread count), falling, and a figure."""
     result, notebook = kernel_runs[("notebook", script_name)]
     assert result.returncode == 0, result.stderr
-    errors = [output for cell in notebook.cells if cell.cell_type == "code"
-              for output in cell.outputs if output.output_type == "error"]
+    errors = [output for output in outputs(notebook) if output.output_type == "error"]
     assert not errors, errors
     losses = step_losses(streams(notebook, "stdout"))
     assert [t for t, _ in losses] == list(range(0, 500, 50))
     expected = default_losses(script_name, 0)
     assert losses[0][1] == pytest.approx(expected[0], rel=1e-5)
     assert losses[-1][1] < losses[0][1] / 100
-    figures = [output for cell in notebook.cells if cell.cell_type == "code"
-               for output in cell.outputs if "image/png" in output.get("data", {})]
+    figures = [output for output in outputs(notebook) if "image/png" in output.get("data", {})]
     assert len(figures) == 1
 
 
@@ -113,8 +116,7 @@ def test_a_script_pasted_into_a_cell_runs_as_in_a_terminal(script_name, kernel_r
     see DISTINCT_COMMAND_LINES.)"""
     result, notebook = kernel_runs[("pasted", script_name)]
     assert result.returncode == 0, result.stderr
-    errors = [output for cell in notebook.cells if cell.cell_type == "code"
-              for output in cell.outputs if output.output_type == "error"]
+    errors = [output for output in outputs(notebook) if output.output_type == "error"]
     assert not errors, errors
     out, err = streams(notebook, "stdout"), streams(notebook, "stderr")
     losses = step_losses(out)
