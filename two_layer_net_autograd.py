@@ -45,6 +45,31 @@ def loss_and_grads(x, y, w1, w2):
     loss.backward()
     return loss.item(), w1.grad, w2.grad
 
+def show_graph(loss, **names):
+    """Print the graph autograd recorded, from the loss back to the leaves: a node per operation,
+    with what it saved for its backward; names names tensors, as in show_graph(loss, x=x)."""
+    def name_of(tensor):
+        return next((name for name, named in names.items() if named is tensor), "a tensor")
+
+    def show(node, depth):
+        line = "  " * depth + type(node).__name__
+        if hasattr(node, "variable"):            # AccumulateGrad: the end of a path, at a leaf
+            line += f": adds into {name_of(node.variable)}.grad {tuple(node.variable.shape)}"
+        saved = []                               # what backward will need: node._saved_*
+        for key in dir(node):
+            value = getattr(node, key) if key.startswith("_saved_") else None
+            if torch.is_tensor(value):
+                saved.append(f"{key[len('_saved_'):]} = {name_of(value)} {tuple(value.shape)}")
+            elif isinstance(value, (int, float)):     # a number, such as pow's exponent 2
+                saved.append(f"{key[len('_saved_'):]} = {value}")
+        print(line + (", saved: " + ", ".join(saved) if saved else ""), file=sys.stderr)
+        for next_node, _ in node.next_functions:
+            if next_node is not None:            # None: an input that needs no gradient (x, y)
+                show(next_node, depth + 1)
+
+    print("the graph, from the loss back to the leaves:", file=sys.stderr)
+    show(loss.grad_fn, 1)
+
 def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every=1):
     """Gradient descent on the leaves w1 and w2 in place; returns each training step's loss."""
     losses = []
@@ -82,6 +107,8 @@ def build_parser():
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="type")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                         help="auto: cuda, else mps, else cpu")
+    parser.add_argument("--show-graph", action="store_true",
+                        help="first print the graph of a forward pass and loss on stderr")
     return parser
 
 def main(argv=None):
@@ -106,6 +133,8 @@ def main(argv=None):
         parser.error("--dtype float64 is not supported on mps; use --dtype float32 or --device cpu")
     print(f"device: {device}, dtype: {args.dtype}", file=sys.stderr)
     x, y, w1, w2 = make_data(args.seed, getattr(torch, args.dtype), device)
+    if args.show_graph:     # the graph that the first training step's forward pass records
+        show_graph(compute_loss(forward(x, w1, w2), y), x=x, y=y, w1=w1, w2=w2)
     try:
         train(x, y, w1, w2, steps=args.steps, learning_rate=args.lr, print_every=args.print_every)
     except FloatingPointError as error:

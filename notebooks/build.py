@@ -64,12 +64,15 @@ TRY = {
         "Train on a GPU if you have one: `device=\"cuda\"` in `make_data`.",
         "Train in float64 (`dtype=torch.float64`): where does the loss end now?"],
     "two_layer_net_autograd": [
+        "Print the graph of a forward pass, `show_graph(compute_loss(forward(x, w1, w2), y), "
+        "x=x, w1=w1, w2=w2)`; then write `torch.relu(h)` for `h.clamp(min=0)` in `forward` "
+        "and print it again: which node changed?",
         "Compute a loss, call `loss.backward()` twice on it: what does the second call say?",
         "Delete `w1.grad = None` and `w2.grad = None` from `train` and train again: why does "
         "the loss behave differently?"],
     "two_layer_net_custom_function": [
         "Make `MyReLU` a leaky ReLU (slope 0.01 below 0) in both `forward` and `backward`, "
-        "and check it with `torch.autograd.gradcheck` on float64 inputs away from 0."],
+        "and check it with `check_my_relu()`; then break its `backward` and check again."],
     "two_layer_net_nn": [
         "Delete the two lines that set `model[0].weight` and `model[2].weight`, so that "
         "nn.Linear keeps its own initialisation, and train with learning rates 1e-6 and 1e-4."],
@@ -78,7 +81,7 @@ TRY = {
     "two_layer_net_module": [
         "Give `TwoLayerNet` a bias (`bias=True` in both layers) and train it."],
     "dynamic_net": [
-        "Train with the middle layer always used 3 times (change `depths.randint(0, 3)`): "
+        "Train with the middle layer always used 3 times (change `depth_rng.randint(0, 3)`): "
         "does the loss still jump from one training step to the next?"],
     "two_layer_net_compile": [
         "Run `train(x, y, w1, w2, steps=1, backend=graph_printer())` to print the captured "

@@ -4,6 +4,7 @@ Most checks call main(argv) in this process (starting Python and torch again for
 input would cost seconds apiece); the checks that only a real process can make (another
 working folder, Ctrl-C, imports) run the scripts as subprocesses.
 """
+import ast
 import difflib
 import inspect
 import os
@@ -196,16 +197,28 @@ def test_torch_steps_print_the_same_losses(capsys):
 MARK = "# --- The command line. The lesson is above: a first reading can stop here. ---"
 
 
+# The functions of a step's own options in its command line, left out where steps are compared.
+OWN_FUNCTIONS = {"two_layer_net_custom_function": ["run_gradcheck"]}
+
+
 def command_line(name):
-    """The script's command-line part: its lines from the marker comment on."""
+    """The script's command-line part: its lines from the marker comment on, but for those of
+    its OWN_FUNCTIONS (each with the blank line after it)."""
     text = (ROOT / f"{name}.py").read_text(encoding="utf-8")
     assert text.count(MARK) == 1, f"{name}.py: the marker comment, once, before the command line"
-    return text[text.index(MARK):].splitlines()
+    start = text[:text.index(MARK)].count("\n")
+    own = {number for node in ast.parse(text).body if isinstance(node, ast.FunctionDef)
+           and node.name in OWN_FUNCTIONS.get(name, [])
+           for number in range(node.lineno - 1, node.end_lineno + 1)}
+    assert len(own) == sum(len(inspect.getsource(getattr(load(name), function)).splitlines()) + 1
+                           for function in OWN_FUNCTIONS.get(name, [])), name
+    return [line for number, line in enumerate(text.splitlines()) if number >= start
+            and number not in own]
 
 
 # What a step's own options and weights change in the command line, and nothing else may.
 OWN_LINES = re.compile(r"device: {device}|= make_data\(|optimizer|OPTIMIZERS|for sgd|\blr\b|"
-                       r"w_middle|seed=args\.seed")
+                       r"w_middle|seed=args\.seed|show.graph|gradcheck|first print the graph")
 # Step 2 adds --device (and float32 as the default), where step 1 has numpy's error state.
 NUMPY_TO_TORCH = re.compile(r"device|dtype|cuda|mps|cpu|np\.|train\(|print_every=")
 

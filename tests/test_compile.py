@@ -57,11 +57,11 @@ def test_aot_eager_prints_exactly_step_3s_float32_losses(capsys):
 
 
 def readme_graph_lines():
-    """The lines of the printed backward graph that README.md quotes (in a ```text block)."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    """The lines of the printed backward graph that docs/compile.md quotes (a ```text block)."""
+    text = (ROOT / "docs" / "compile.md").read_text(encoding="utf-8")
     block = re.search(r"<!-- printed by two_layer_net_compile.py --show-graph -->\n```text\n"
                       r"(.*?)```", text, re.S)
-    assert block, "README.md quotes no printed graph"
+    assert block, "docs/compile.md quotes no printed graph"
     return [line.strip() for line in block[1].splitlines() if line.strip()]
 
 

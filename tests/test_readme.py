@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import pytest
 import torch
@@ -37,8 +38,9 @@ from ladder import (
 READMES = ["README.md", "README.zh-CN.md"]
 BENCHMARK = ["docs/benchmark.md", "docs/benchmark.zh-CN.md"]
 VERSIONS = ["docs/versions.md", "docs/versions.zh-CN.md"]
-TWINS = [READMES, BENCHMARK, VERSIONS]                  # (English, Chinese)
-LEARNER_PAGES = READMES + BENCHMARK + VERSIONS
+COMPILE_PAGES = ["docs/compile.md", "docs/compile.zh-CN.md"]
+TWINS = [READMES, BENCHMARK, VERSIONS, COMPILE_PAGES]     # (English, Chinese)
+LEARNER_PAGES = READMES + BENCHMARK + VERSIONS + COMPILE_PAGES
 PAGES = LEARNER_PAGES + ["CONTRIBUTING.md"]
 TOOLS = ["benchmark", "check_gradients", "plot_losses"]
 BLOCK = re.compile(r"(?:<!-- from (\S+) -->\n)?```(\w*)\n(.*?)```", re.S)
@@ -422,6 +424,28 @@ def check_nn_linear_bound():
         assert 0.95 / math.sqrt(fan_in) < weight.abs().max() <= 1 / math.sqrt(fan_in), fan_in
 
 
+def check_gradcheck_wants_float64_away_from_the_kink():
+    """Step 4: gradcheck passes MyReLU on check_my_relu's float64 inputs, each at least 0.1
+    away from 0; the same right backward fails in float32, and in float64 across the kink."""
+    from torch.autograd.gradcheck import GradcheckError
+    step = load("two_layer_net_custom_function")
+    inputs, real_gradcheck = [], torch.autograd.gradcheck
+    try:                    # the real gradcheck, which also records the inputs it is given
+        torch.autograd.gradcheck = lambda function, args: (inputs.append(args[0]),
+                                                           real_gradcheck(function, args))[1]
+        assert step.check_my_relu() is True
+    finally:
+        torch.autograd.gradcheck = real_gradcheck
+    (h,) = inputs
+    assert h.dtype == torch.float64 and h.abs().min() >= 0.1
+    float32 = h.detach().float().requires_grad_()
+    across_the_kink = (h.detach() * 1e-7).requires_grad_()       # within gradcheck's 1e-6
+    for wrong in [float32, across_the_kink]:
+        with warnings.catch_warnings(), pytest.raises(GradcheckError):
+            warnings.simplefilter("ignore")      # gradcheck warns of float32 inputs
+            torch.autograd.gradcheck(step.MyReLU.apply, (wrong,))
+
+
 def check_float_spacing():
     """float32's spacing for partial sums in the tens is about 2e-6; float64's is about 5e8
     times finer."""
@@ -492,6 +516,7 @@ CLAIMS = [
     claim(READMES, [], check_sgd_matches_step_5),
     claim(READMES, ["1e-6", "1e-4", "0.03"], check_nn_linear_start),
     claim(READMES, ["0.03", "0.1"], check_nn_linear_bound),
+    claim(READMES, ["0.1"], check_gradcheck_wants_float64_away_from_the_kink),
 ]
 
 # Figures in the prose that no check can reproduce, each with its reason. (Versions are

@@ -1,0 +1,128 @@
+"""Autograd opened: step 3's --show-graph prints the graph the forward pass recorded, and the
+READMEs show that very graph (a table beside step 1, and a mermaid picture); step 4's gradcheck
+passes MyReLU and catches a wrong backward in a learner's copy."""
+import importlib.util
+import re
+
+import pytest
+import torch
+from ladder import REFERENCE, ROOT, default_data, load, run_main, step_losses
+
+READMES = ["README.md", "README.zh-CN.md"]
+HEADER = "the graph, from the loss back to the leaves:"
+
+
+def printed_graph(capsys):
+    """(depth, line) of each node that `--show-graph --steps 1` prints, in order."""
+    status, out, err = run_main(REFERENCE, ["--show-graph", "--steps", "1", "--device", "cpu"],
+                                capsys)
+    assert status == 0 and len(step_losses(out)) == 1, err
+    lines = err.split(HEADER + "\n")[1].splitlines()
+    return [((len(line) - len(line.lstrip())) // 2, line.strip()) for line in lines]
+
+
+def edges(nodes):
+    """(parent line, child line) pairs of an indented tree, as (depth, line) in order."""
+    found, path = [], []
+    for depth, line in nodes:
+        del path[depth - 1:]
+        if path:
+            found.append((path[-1], line))
+        path.append(line)
+    return sorted(found)
+
+
+def walked(node):
+    """An independent walk of the recorded graph: (node name, its children's walks)."""
+    return (type(node).__name__,
+            [walked(child) for child, _ in node.next_functions if child is not None])
+
+
+def test_show_graph_prints_the_graph_autograd_recorded(capsys):
+    nodes = printed_graph(capsys)
+    # The same tree, by name, as a walk of a graph recorded here, at the default start.
+    x, y, w1, w2 = default_data(REFERENCE, 0)
+    step = load(REFERENCE)
+    loss = step.compute_loss(step.forward(x, w1, w2), y)
+
+    def names(tree, depth):
+        name, children = tree
+        return [(depth, name)] + [pair for child in children for pair in names(child, depth + 1)]
+    assert [(depth, line.split(",")[0].split(":")[0]) for depth, line in nodes] == \
+        names(walked(loss.grad_fn), 1)
+    # The nodes the README names (the same at both ends of the torch versions admitted).
+    assert [name for _, name in names(walked(loss.grad_fn), 1)] == [
+        "SumBackward0", "PowBackward0", "SubBackward0", "MmBackward0", "ClampBackward1",
+        "MmBackward0", "AccumulateGrad", "AccumulateGrad"]
+    # What each node saved: the clamp keeps h, as step 1's forward pass kept it; the product
+    # x @ w1 keeps x only (x needs no gradient, so w1 is not needed); the leaves get .grad.
+    clamp = loss.grad_fn.next_functions[0][0].next_functions[0][0].next_functions[0][0] \
+        .next_functions[0][0]
+    assert torch.equal(clamp._saved_self, x @ w1)
+    lines = [line for _, line in nodes]
+    assert "ClampBackward1, saved: min = 0, self = a tensor (64, 100)" in lines
+    assert "MmBackward0, saved: self = x (64, 1000)" in lines
+    assert lines[-2:] == ["AccumulateGrad: adds into w1.grad (1000, 100)",
+                          "AccumulateGrad: adds into w2.grad (100, 10)"]
+
+
+def mermaid_edges(readme):
+    """(parent label, child label) of the README's mermaid graph, its labels as printed lines:
+    `<br>` stands for the printed separator after the node's name."""
+    text = (ROOT / readme).read_text(encoding="utf-8")
+    block = re.search(r"```mermaid\n(.*?)```", text, re.S)
+    assert block, f"{readme} shows no mermaid graph"
+    labels = dict(re.findall(r'(\w+)\["([^"]*)"\]', block[1]))
+    found = []
+    for line in block[1].splitlines()[1:]:
+        ids = re.findall(r'(\w+)(?:\["[^"]*"\])?\s*(?:-->|$)', line.strip())
+        found += list(zip(ids, ids[1:]))
+
+    def as_printed(label):
+        name, _, rest = label.partition("<br>")
+        return name + ("" if not rest else (": " if rest.startswith("adds") else ", ") + rest)
+    return sorted((as_printed(labels[a]), as_printed(labels[b])) for a, b in found)
+
+
+@pytest.mark.parametrize("readme", READMES)
+def test_readme_shows_the_printed_graph(readme, capsys):
+    """The mermaid picture has the printed graph's nodes, labels and edges, and the table beside
+    step 1 lists the printed nodes in their order."""
+    nodes = printed_graph(capsys)
+    assert mermaid_edges(readme) == edges(nodes)
+    text = (ROOT / readme).read_text(encoding="utf-8")
+    table = re.findall(r"^\| `(\w+)` \|", text, re.M)
+    assert table == [line.split(",")[0].split(":")[0] for _, line in nodes]
+
+
+def test_gradcheck_passes_my_relu(capsys):
+    step = load("two_layer_net_custom_function")
+    assert step.check_my_relu() is True
+    status, out, err = run_main("two_layer_net_custom_function", ["--gradcheck"], capsys)
+    assert status == 0 and err == ""
+    assert out == ("gradcheck passed: MyReLU's backward agrees with finite differences of its "
+                   "forward\n")
+
+
+@pytest.mark.parametrize("wrong_line", [
+    "grad_h[h <= -1] = 0",                  # the mask in the wrong place
+    "grad_h[h <= 0] = 0.5",                 # the wrong slope where the unit is off
+])
+def test_gradcheck_catches_a_wrong_backward_in_a_copy(wrong_line, tmp_path, capsys):
+    """A learner's copy of step 4 with one wrong line in MyReLU.backward, run as they would."""
+    source = (ROOT / "two_layer_net_custom_function.py").read_text(encoding="utf-8")
+    right_line = "grad_h[h <= 0] = 0 "
+    assert source.count(right_line) == 1
+    copy = tmp_path / "my_relu_copy.py"
+    copy.write_text(source.replace(right_line, wrong_line + " "), encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("my_relu_copy", copy)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        status = module.main(["--gradcheck"])
+    except SystemExit as exit_:
+        status = exit_.code
+    out, err = capsys.readouterr()
+    assert status == 1 and out == ""
+    assert re.match(r"\S+: gradcheck failed: Jacobian mismatch", err), err
+    assert "numerical:" in err and "analytical:" in err and "Traceback" not in err
