@@ -46,15 +46,16 @@ def loss_and_grads(x, y, w1, w2):
     return loss.item(), w1.grad, w2.grad
 
 def show_graph(loss, **names):
-    """Print the graph autograd recorded, from the loss back to the leaves: a node per operation,
-    with what it saved for its backward; names names tensors, as in show_graph(loss, x=x)."""
+    """Print the graph autograd recorded, from the loss back to the leaves: a node per recorded
+    operation, with the tensors and numbers it saved for its backward (not sizes or strides), and
+    an AccumulateGrad per leaf; names names tensors, as in show_graph(loss, x=x)."""
     def name_of(tensor):
         return next((name for name, named in names.items() if named is tensor), "a tensor")
 
     def show(node, depth):
         line = "  " * depth + type(node).__name__
         if hasattr(node, "variable"):            # AccumulateGrad: the end of a path, at a leaf
-            line += f": adds into {name_of(node.variable)}.grad {tuple(node.variable.shape)}"
+            line += f": into {name_of(node.variable)}.grad {tuple(node.variable.shape)}"
         saved = []                               # what backward will need: node._saved_*
         for key in dir(node):
             value = getattr(node, key) if key.startswith("_saved_") else None

@@ -43,11 +43,11 @@ class MyReLU(torch.autograd.Function):
 
 def check_my_relu():
     """MyReLU's backward against finite differences of its forward, by torch.autograd.gradcheck:
-    True, or an error saying where they differ. In float64: in float32 the differences are too
-    coarse, and a right backward fails. Away from 0: a difference across ReLU's kink matches
-    neither side, and a right backward fails there too."""
+    True, or an error showing both Jacobians. In float64: gradcheck steps each input by 1e-6,
+    which float32 (spacing near 1: about 1e-7) rounds badly, and a right backward fails. Away
+    from 0: a difference within 1e-6 of ReLU's kink straddles it and matches neither side."""
     h = torch.randn(8, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    h = (h + 0.1 * h.sign()).requires_grad_()      # every entry at least 0.1 away from 0
+    h = (h + 0.1 * h.sign()).requires_grad_()      # every entry at least 0.1 away: a margin
     return torch.autograd.gradcheck(MyReLU.apply, (h,))
 
 def forward(x, w1, w2):

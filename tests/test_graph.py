@@ -62,8 +62,34 @@ def test_show_graph_prints_the_graph_autograd_recorded(capsys):
     lines = [line for _, line in nodes]
     assert "ClampBackward1, saved: min = 0, self = a tensor (64, 100)" in lines
     assert "MmBackward0, saved: self = x (64, 1000)" in lines
-    assert lines[-2:] == ["AccumulateGrad: adds into w1.grad (1000, 100)",
-                          "AccumulateGrad: adds into w2.grad (100, 10)"]
+    assert lines[-2:] == ["AccumulateGrad: into w1.grad (1000, 100)",
+                          "AccumulateGrad: into w2.grad (100, 10)"]
+
+
+def test_backward_runs_the_nodes_in_the_order_of_step_1s_lines():
+    """The READMEs: the print follows each path to its end, but on the CPU backward() runs w2's
+    AccumulateGrad (step 1's grad_w2) before the clamp's node (grad_h); .grad is then set to
+    the gradient itself, the first time, and added into after."""
+    x, y, w1, w2 = default_data(REFERENCE, 0)
+    step = load(REFERENCE)
+    loss = step.compute_loss(step.forward(x, w1, w2), y)
+    ran, seen, stack = [], set(), [loss.grad_fn]
+    while stack:                              # a prehook on every node records when it runs
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        name = type(node).__name__
+        if hasattr(node, "variable"):
+            name += " w1" if node.variable is w1 else " w2"
+        node.register_prehook(lambda grad_outputs, name=name: ran.append(name))
+        stack += [child for child, _ in node.next_functions]
+    loss.backward()
+    assert ran == ["SumBackward0", "PowBackward0", "SubBackward0", "MmBackward0",
+                   "AccumulateGrad w2", "ClampBackward1", "MmBackward0", "AccumulateGrad w1"]
+    first = w1.grad.clone()
+    step.compute_loss(step.forward(x, w1, w2), y).backward()
+    assert torch.equal(w1.grad, 2 * first)               # the second backward() added into it
 
 
 def mermaid_edges(readme):
@@ -80,7 +106,7 @@ def mermaid_edges(readme):
 
     def as_printed(label):
         name, _, rest = label.partition("<br>")
-        return name + ("" if not rest else (": " if rest.startswith("adds") else ", ") + rest)
+        return name + ("" if not rest else (": " if rest.startswith("into") else ", ") + rest)
     return sorted((as_printed(labels[a]), as_printed(labels[b])) for a, b in found)
 
 
@@ -91,7 +117,7 @@ def test_readme_shows_the_printed_graph(readme, capsys):
     nodes = printed_graph(capsys)
     assert mermaid_edges(readme) == edges(nodes)
     text = (ROOT / readme).read_text(encoding="utf-8")
-    table = re.findall(r"^\| `(\w+)` \|", text, re.M)
+    table = re.findall(r"^\| `(\w*Backward\d*|AccumulateGrad)`", text, re.M)
     assert table == [line.split(",")[0].split(":")[0] for _, line in nodes]
 
 

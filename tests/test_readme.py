@@ -9,6 +9,7 @@
   figures, and the READMEs' step tables list the scripts.
 """
 import ast
+import inspect
 import math
 import re
 import shlex
@@ -438,6 +439,9 @@ def check_gradcheck_wants_float64_away_from_the_kink():
         torch.autograd.gradcheck = real_gradcheck
     (h,) = inputs
     assert h.dtype == torch.float64 and h.abs().min() >= 0.1
+    eps = inspect.signature(real_gradcheck).parameters["eps"].default
+    assert eps == 1e-6                            # its steps, and float32's spacing near 1:
+    assert f"{torch.finfo(torch.float32).eps:.0e}" == "1e-07"
     float32 = h.detach().float().requires_grad_()
     across_the_kink = (h.detach() * 1e-7).requires_grad_()       # within gradcheck's 1e-6
     for wrong in [float32, across_the_kink]:
@@ -516,7 +520,7 @@ CLAIMS = [
     claim(READMES, [], check_sgd_matches_step_5),
     claim(READMES, ["1e-6", "1e-4", "0.03"], check_nn_linear_start),
     claim(READMES, ["0.03", "0.1"], check_nn_linear_bound),
-    claim(READMES, ["0.1"], check_gradcheck_wants_float64_away_from_the_kink),
+    claim(READMES, ["0.1", "1e-6", "1e-7"], check_gradcheck_wants_float64_away_from_the_kink),
 ]
 
 # Figures in the prose that no check can reproduce, each with its reason. (Versions are
