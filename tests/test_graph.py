@@ -1,6 +1,7 @@
 """Autograd opened: step 3's --show-graph prints the graph the forward pass recorded, and the
-READMEs show that very graph (a table beside step 1, and a mermaid picture); step 4's gradcheck
-passes MyReLU and catches a wrong backward in a learner's copy."""
+READMEs show that very graph (a table beside step 1, and a mermaid picture); autograd_rules.py
+shows each rule it states; step 4's gradcheck passes MyReLU and catches a wrong backward in a
+learner's copy."""
 import importlib.util
 import re
 
@@ -152,3 +153,67 @@ def test_gradcheck_catches_a_wrong_backward_in_a_copy(wrong_line, tmp_path, caps
     assert status == 1 and out == ""
     assert re.match(r"\S+: gradcheck failed: Jacobian mismatch", err), err
     assert "numerical:" in err and "analytical:" in err and "Traceback" not in err
+
+
+def rules_output(capsys, *rules):
+    """autograd_rules.py's sections: rule name -> its printed lines."""
+    status, out, err = run_main("autograd_rules", list(rules), capsys)
+    assert status == 0 and err == "", err
+    sections = {}
+    for line in out.splitlines():
+        if line.startswith("--- "):
+            name = line[4:].split(":")[0]
+            sections[name] = []
+        else:
+            sections[name].append(line)
+    return sections
+
+
+def numbers(line):
+    """The numbers of the last tensor([...]) printed on a line."""
+    return [float(value) for value in re.findall(r"-?\d+\.?\d*", line.split("tensor(")[-1])]
+
+
+def test_autograd_rules_show_what_the_readme_says(capsys):
+    rules = load("autograd_rules")
+    sections = rules_output(capsys)
+    assert list(sections) == [rule.__name__ for rule in rules.RULES]
+    w = torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64, requires_grad=True)
+
+    def grad(function):                                  # the gradient, by autograd, here
+        return torch.autograd.grad(function(w), w)[0].tolist()
+    leaves = sections["leaves"]
+    assert leaves[0].startswith("w.is_leaf: True") and numbers(leaves[0]) == \
+        grad(lambda w: ((w * 2) ** 2).sum())
+    assert leaves[1] == "h.is_leaf: False, h.grad: None"
+    assert leaves[2].startswith("  UserWarning: The .grad attribute of a Tensor that is not a leaf")
+    assert numbers(leaves[3]) == [2 * 2 * v for v in w.tolist()]       # d(h^2)/dh = 2h = 4w
+    assert sections["requires_grad_spreads"] == ["x * 2: requires_grad False, grad_fn None",
+                                                 "x * w: requires_grad True, grad_fn MulBackward0"]
+    scalar = sections["backward_wants_a_scalar"]
+    assert scalar[0] == ("y.backward(): RuntimeError: grad can be implicitly created only for "
+                         "scalar outputs")
+    assert numbers(scalar[1]) == grad(lambda w: (w * w).sum())
+    freed = sections["the_graph_is_freed"]
+    assert numbers(freed[0]) == [2 * v for v in grad(lambda w: (w * w).sum())]    # added
+    assert freed[1].startswith("a third: RuntimeError: Trying to backward through the graph a "
+                               "second time")
+    (in_place,) = sections["in_place_on_a_saved_tensor"]
+    assert in_place.startswith("RuntimeError: one of the variables needed for gradient computation "
+                               "has been modified by an inplace operation")
+    assert re.search(r"output 0 of Exp(Backward0)?, is at version 1", in_place)   # 2.14: Exp
+    assert sections["not_recorded"] == [
+        "w.detach(): requires_grad False, shares w's memory True",
+        "w * 2 under torch.no_grad(): requires_grad False",
+        "w * 2 under torch.inference_mode(): requires_grad False, is_inference True",
+        "used in autograd later: RuntimeError: Inference tensors cannot be saved for backward"]
+
+
+def test_autograd_rules_runs_one_rule_or_says_which_exist(capsys):
+    assert list(rules_output(capsys, "not_recorded", "leaves")) == ["leaves", "not_recorded"]
+    status, out, err = run_main("autograd_rules", ["leaves", "leafs"], capsys)
+    assert status == 2 and out == ""
+    assert err.splitlines()[-1].endswith("error: argument RULE: no rule 'leafs'; the rules: "
+                                         "leaves, requires_grad_spreads, backward_wants_a_scalar, "
+                                         "the_graph_is_freed, in_place_on_a_saved_tensor, "
+                                         "not_recorded")

@@ -40,10 +40,11 @@ READMES = ["README.md", "README.zh-CN.md"]
 BENCHMARK = ["docs/benchmark.md", "docs/benchmark.zh-CN.md"]
 VERSIONS = ["docs/versions.md", "docs/versions.zh-CN.md"]
 COMPILE_PAGES = ["docs/compile.md", "docs/compile.zh-CN.md"]
-TWINS = [READMES, BENCHMARK, VERSIONS, COMPILE_PAGES]     # (English, Chinese)
-LEARNER_PAGES = READMES + BENCHMARK + VERSIONS + COMPILE_PAGES
+DDP_PAGES = ["docs/ddp.md", "docs/ddp.zh-CN.md"]
+TWINS = [READMES, BENCHMARK, VERSIONS, COMPILE_PAGES, DDP_PAGES]     # (English, Chinese)
+LEARNER_PAGES = READMES + BENCHMARK + VERSIONS + COMPILE_PAGES + DDP_PAGES
 PAGES = LEARNER_PAGES + ["CONTRIBUTING.md"]
-TOOLS = ["benchmark", "check_gradients", "plot_losses"]
+TOOLS = ["autograd_rules", "benchmark", "check_gradients", "plot_losses"]
 BLOCK = re.compile(r"(?:<!-- from (\S+) -->\n)?```(\w*)\n(.*?)```", re.S)
 
 
