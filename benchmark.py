@@ -1,11 +1,11 @@
 """Benchmark: what one training step of each step of the ladder costs, next to its floor.
 
-For steps 1 to 7 and 9 (dynamic_net does different work at every step, so it is left out; step
-9 is compiled with inductor, and on CUDA also with mode="reduce-overhead") and each
+For steps 1 to 8 and 10 (dynamic_net does different work at every step, so it is left out; step
+10 is compiled with inductor, and on CUDA also with mode="reduce-overhead") and each
 available device (cpu, cuda, mps), it times one training step at the default size, at larger
 ones and at a tiny one, next to the floor: the same five matrix products of a step
 (x @ w1, h_relu @ w2, h_relu.T @ grad_y_pred, grad_y_pred @ w2.T, x.T @ grad_h), with the same
-shapes and library (numpy for step 1, torch for the rest), and nothing else. The ratio says
+shapes and library (numpy for steps 1 and 4, torch for the rest), and nothing else. The ratio says
 what the rest of the loop costs: elementwise work, temporaries, Python and autograd
 bookkeeping. At the "tiny" size (1, 1, 1, 1) the arithmetic is next to nothing, so a step's
 time there is its fixed cost: the bookkeeping that every step pays at any size, on top of the
@@ -14,7 +14,7 @@ arithmetic.
 Method. Each step is timed through its own train() over k steps at a time (k chosen so that one
 block takes at least 20 ms), with a learning rate of 1e-12 so that long runs cannot diverge
 (the work per step does not depend on the values), less the time of train() with 0 steps: its
-setup, building the model and optimizer, is paid once per run, not per step. Step 9's train()
+setup, building the model and optimizer, is paid once per run, not per step. Step 10's train()
 captures and compiles its graphs afresh at every call, in its first step, so it is timed by the
 step times that train() itself records, less the first. After a warm-up, every round times the
 floor and every step one after the other, so a slow moment on a shared machine hits them
@@ -26,8 +26,8 @@ before the data was made (CPU: resident set size; CUDA: PyTorch's allocator), an
 from a run of 5 steps to one of 10, with the results of both held: a graph kept alive from step
 to step would show here (on the CPU the resident set can still move by a few MiB either way).
 
-Step 10 runs as several processes, so it is timed apart, on the CPU at the default size, in
-runs launched by torchrun with 1 and 2 processes (--processes): each process runs step 10's
+Step 11 runs as several processes, so it is timed apart, on the CPU at the default size, in
+runs launched by torchrun with 1 and 2 processes (--processes): each process runs step 11's
 train() for 300 steps, then an all_reduce alone of a tensor the size of the gradients and of
 one number, the loss, 300 times each; rank 0 reports the medians; with the bytes each process
 must send per step.
@@ -61,13 +61,14 @@ STEPS = {
     "two_layer_net_numpy": "numpy",
     "two_layer_net_tensor": "tensor",
     "two_layer_net_autograd": "leaf",
+    "two_layer_net_own_autograd": "numpy",
     "two_layer_net_custom_function": "leaf",
     "two_layer_net_nn": "tensor",
     "two_layer_net_optim": "tensor",
     "two_layer_net_module": "tensor",
     "two_layer_net_compile": "leaf",
 }
-# Step 9 on CUDA also with inductor's mode="reduce-overhead" (CUDA graphs), a row of its own.
+# Step 10 on CUDA also with inductor's mode="reduce-overhead" (CUDA graphs), a row of its own.
 REDUCE_OVERHEAD = "two_layer_net_compile reduce-overhead"
 # N, D_in, H, D_out. At "tiny" the arithmetic costs next to nothing: a step's time there is its
 # fixed cost (Python, operator dispatch, autograd's bookkeeping).
@@ -82,7 +83,7 @@ DEFAULT_SIZES = {"cpu": ["tiny", "default", "1024", "2048"], "cuda": list(SIZES)
                  "mps": list(SIZES)}
 TINY_LEARNING_RATE = 1e-12
 BLOCK_SECONDS = 0.02
-# Step 10 runs as several processes, started by torchrun: it is timed apart, at the default size
+# Step 11 runs as several processes, started by torchrun: it is timed apart, at the default size
 # on the CPU, by the median step time of its train() over DDP_STEPS steps, on rank 0.
 DDP = "two_layer_net_ddp"
 DDP_STEPS = 300
@@ -143,8 +144,8 @@ def seconds(run, k, device):
 def time_block(run, k, device):
     """Seconds per step of run(k), which does k steps, less run(0): what train() does once
     before its loop is not a step's cost. (Building the model is the most of it: nn.Linear
-    draws weights of its own, which steps 5 to 7 then replace; on a GPU, whose steps are fast,
-    that costs more than a step at 2048 and above.) A run with a `per_step` of its own (step 9)
+    draws weights of its own, which steps 6 to 8 then replace; on a GPU, whose steps are fast,
+    that costs more than a step at 2048 and above.) A run with a `per_step` of its own (step 10)
     says itself."""
     if hasattr(run, "per_step"):
         return run.per_step(k)
@@ -200,7 +201,7 @@ def measure(device, size, rounds):
     its floor, timed in pairs (floor block, then step block) so that both meet the same load."""
     blocks = timed_blocks(device, size)
     ks = {}
-    for name, run in blocks.items():         # warm up (step 9: fill the cache), choose k
+    for name, run in blocks.items():         # warm up (step 10: fill the cache), choose k
         run(1)
         ks[name] = max(1, math.ceil(BLOCK_SECONDS / time_block(run, 1, device)))
     times = {name: [] for name in blocks}
@@ -219,7 +220,7 @@ def measure(device, size, rounds):
 
 def torchrun(processes, *args):
     """Run torchrun --standalone --nproc_per_node <processes> <args> on this machine's CPU, as
-    the README launches step 10 (python -m torch.distributed.run is torchrun, from this very
+    the README launches step 11 (python -m torch.distributed.run is torchrun, from this very
     Python); returns the CompletedProcess."""
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
                              "--nproc_per_node", str(processes), *args],
@@ -230,7 +231,7 @@ def torchrun(processes, *args):
 
 
 def ddp_milliseconds(processes):
-    """Milliseconds per step of step 10 with this many processes (gloo, on the CPU), and of an
+    """Milliseconds per step of step 11 with this many processes (gloo, on the CPU), and of an
     all_reduce alone of the gradients' size and of the loss's, from one torchrun launch of
     probe_ddp."""
     result = torchrun(processes, os.path.abspath(__file__), "--probe-ddp")
@@ -238,7 +239,7 @@ def ddp_milliseconds(processes):
 
 
 def probe_ddp():
-    """Run by each process under torchrun: the median milliseconds of a step of step 10's
+    """Run by each process under torchrun: the median milliseconds of a step of step 11's
     train() over DDP_STEPS steps (default size, float32), then of an all_reduce of a tensor of
     as many float32 numbers as it has gradients, and of one number; rank 0 prints them as
     JSON."""
@@ -255,7 +256,7 @@ def probe_ddp():
             start = time.perf_counter()
             dist.all_reduce(tensor)
             medians[name].append(time.perf_counter() - start)
-    gc.collect()                        # step 10's DDP model first (see its main())
+    gc.collect()                        # step 11's DDP model first (see its main())
     dist.destroy_process_group()
     if int(os.environ["RANK"]) == 0:
         print(json.dumps({name: statistics.median(samples) * 1e3
@@ -278,7 +279,7 @@ def measure_ddp(process_counts, rounds):
 
 
 def print_ddp_table(process_counts, rounds):
-    print(f"\n| step 10, 64, 1000, 100, 10, cpu | ms per step | median x {process_counts[0]} "
+    print(f"\n| step 11, 64, 1000, 100, 10, cpu | ms per step | median x {process_counts[0]} "
           "process | all_reduce of the gradients alone, ms | of the loss alone, ms "
           "| bytes each process sends per step, at least |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -438,7 +439,7 @@ def build_parser():
     parser.add_argument("--rounds", type=whole_number(1), default=9,
                         help="timed rounds; the table shows medians (default: %(default)s)")
     parser.add_argument("--processes", type=process_list, default=[1, 2],
-                        help="step 10 (DDP, on the cpu) with these numbers of processes, "
+                        help="step 11 (DDP, on the cpu) with these numbers of processes, "
                              "comma-separated; 0: leave it out (default: 1,2)")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the memory measurement (one fresh process per row)")

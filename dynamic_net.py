@@ -1,6 +1,6 @@
-"""Step 8: a dynamic net, whose graph is built afresh, and differently, at every training step.
+"""Step 9: a dynamic net, whose graph is built afresh, and differently, at every training step.
 
-New since step 7 (two_layer_net_module.py): between the two layers a middle layer (H -> H, with
+New since step 8 (two_layer_net_module.py): between the two layers a middle layer (H -> H, with
 a ReLU) runs a random number of times, 0 to 3, drawn at every training step. forward() is plain
 Python: a loop whose length changes, reusing one layer. PyTorch records the graph as the forward
 pass runs (define-by-run), so backward() follows whatever ran, and the reused weight gets the
@@ -42,7 +42,7 @@ class DynamicNet(torch.nn.Module):
         self.input_linear = torch.nn.Linear(w1.shape[0], w1.shape[1], bias=False)    # D_in -> H
         self.middle_linear = torch.nn.Linear(w_middle.shape[0], w_middle.shape[1], bias=False)
         self.output_linear = torch.nn.Linear(w2.shape[0], w2.shape[1], bias=False)   # H -> D_out
-        # As in step 5: the transposed views share memory with the weights we were given.
+        # As in step 6: the transposed views share memory with the weights we were given.
         self.input_linear.weight = torch.nn.Parameter(w1.T)
         self.middle_linear.weight = torch.nn.Parameter(w_middle.T)
         self.output_linear.weight = torch.nn.Parameter(w2.T)

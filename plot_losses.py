@@ -1,13 +1,14 @@
 """Plot the loss of every step of the ladder against the training step, in one PNG.
 
 Runs each script's main() with one seed (on the CPU, with its other defaults), reads the `step
-loss` lines it prints, and draws them on a log scale; step 10 runs twice, as a world of one
-process and launched by torchrun with two. Steps 2 to 7 start from the same numbers and do the
-same maths, so their lines lie on top of each other, and so do step 9's, the same maths
-compiled (dotted), and step 10's, the same maths split over processes (dash-dotted and finely
-dotted); step 1 draws its numbers with numpy (another start) and computes in float64 (the torch
-steps default to float32), and dynamic_net is a different, deeper net. The picture says so in
-its legend.
+loss` lines it prints, and draws them on a log scale; step 11 runs twice, as a world of one
+process and launched by torchrun with two. Steps 2, 3 and 5 to 8 start from the same numbers
+and do the same maths, so their lines lie on top of each other, and so do step 10's, the same
+maths compiled (dotted), and step 11's, the same maths split over processes (dash-dotted and
+finely dotted); step 1 draws its numbers with numpy (another start) and computes in float64 (the
+torch steps default to float32), step 4 computes step 1's very numbers with an engine of its own
+(its wide grey line lies under step 1's), and dynamic_net is a different, deeper net. The picture
+says so in its legend.
 
 Needs matplotlib (pip install matplotlib); the steps themselves do not.
 
@@ -27,24 +28,26 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # Every step of the ladder, in order, with its label and line style. The overlapping lines of
-# steps 2 to 7 are drawn widest first, so that each stays visible under the ones drawn after
-# it; step 1 is dashed, step 9 dotted and step 10 dash-dotted (1 process) and finely dotted
-# (2 processes), drawn on top.
+# steps 2, 3 and 5 to 8 are drawn widest first, so that each stays visible under the ones drawn
+# after it; step 1 is dashed, over step 4's wide grey line; step 10 dotted and step 11
+# dash-dotted (1 process) and finely dotted (2 processes), drawn on top.
 LADDER = [
     ("two_layer_net_numpy", "1 numpy (float64, its own random start)",
      dict(lw=1.5, color="black", ls="--", zorder=3)),
     ("two_layer_net_tensor", "2 tensor", dict(lw=7.0, color="#c6dbef")),
     ("two_layer_net_autograd", "3 autograd", dict(lw=5.5, color="#9ecae1")),
-    ("two_layer_net_custom_function", "4 custom Function", dict(lw=4.0, color="#6baed6")),
-    ("two_layer_net_nn", "5 nn", dict(lw=3.0, color="#4292c6")),
-    ("two_layer_net_optim", "6 optim (SGD)", dict(lw=2.0, color="#2171b5")),
-    ("two_layer_net_module", "7 custom Module", dict(lw=1.0, color="#08306b")),
-    ("dynamic_net", "8 dynamic net (another net)", dict(lw=1.0, color="tab:orange")),
-    ("two_layer_net_compile", "9 compiled (inductor)", dict(lw=1.5, color="tab:red", ls=":",
-                                                             zorder=4)),
-    ("two_layer_net_ddp", "10 DDP, 1 process", dict(lw=1.5, color="tab:green", ls="-.",
+    ("two_layer_net_own_autograd", "4 own autograd (numpy: step 1's numbers, to the bit)",
+     dict(lw=5.0, color="#bdbdbd", zorder=2)),
+    ("two_layer_net_custom_function", "5 custom Function", dict(lw=4.0, color="#6baed6")),
+    ("two_layer_net_nn", "6 nn", dict(lw=3.0, color="#4292c6")),
+    ("two_layer_net_optim", "7 optim (SGD)", dict(lw=2.0, color="#2171b5")),
+    ("two_layer_net_module", "8 custom Module", dict(lw=1.0, color="#08306b")),
+    ("dynamic_net", "9 dynamic net (another net)", dict(lw=1.0, color="tab:orange")),
+    ("two_layer_net_compile", "10 compiled (inductor)", dict(lw=1.5, color="tab:red", ls=":",
+                                                              zorder=4)),
+    ("two_layer_net_ddp", "11 DDP, 1 process", dict(lw=1.5, color="tab:green", ls="-.",
                                                     zorder=5)),
-    ("two_layer_net_ddp, 2 processes", "10 DDP, 2 processes (torchrun)",
+    ("two_layer_net_ddp, 2 processes", "11 DDP, 2 processes (torchrun)",
      dict(lw=1.0, color="tab:purple", ls=(0, (1, 3)), zorder=6)),
 ]
 # Launched as the README launches it, from the Python that runs this script.
@@ -54,7 +57,7 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--np
 def run_step(name, seed, steps):
     """The losses a step prints with this seed, on the CPU, with its other defaults."""
     argv = ["--seed", str(seed), "--steps", str(steps)]
-    if name != "two_layer_net_numpy":
+    if name not in ("two_layer_net_numpy", "two_layer_net_own_autograd"):    # numpy alone
         argv += ["--device", "cpu"]
     if name.endswith(", 2 processes"):
         script = os.path.join(HERE, name.split(",")[0] + ".py")
@@ -80,8 +83,8 @@ def draw(losses, seed, path, pyplot):
     axes.set_xlabel("training step")
     axes.set_ylabel("loss (sum of squared errors)")
     axes.set_title(f"Loss of every step of the ladder, seed {seed}\n"
-                   "steps 2 to 7, 9 and 10 start from the same numbers: their lines lie on top "
-                   "of each other", fontsize=10)
+                   "steps 2, 3, 5 to 8, 10 and 11 start from the same numbers: their lines lie "
+                   "on top of each other", fontsize=10)
     axes.grid(True, which="major", alpha=0.3)
     axes.legend(fontsize=9)
     figure.tight_layout()

@@ -1,4 +1,4 @@
-"""Step 9: the same net, its graph captured once by torch.compile.
+"""Step 10: the same net, its graph captured once by torch.compile.
 
 New since step 3 (two_layer_net_autograd.py), whose functions this step keeps: at its first call
 TorchDynamo captures forward_and_loss as a graph, behind guards (checks on its inputs);
@@ -97,7 +97,7 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
     return losses
 
 def graphs_of_a_dynamic_net(depths):
-    """How many graphs torch.compile records for step 8's forward pass (a middle layer applied
+    """How many graphs torch.compile records for step 9's forward pass (a middle layer applied
     `depth` times) called with these depths: one per depth, the Python loop unrolled in each."""
     graphs = []
     def counting_backend(graph_module, example_inputs):
@@ -139,7 +139,7 @@ def build_parser():
                         help="inductor's; reduce-overhead replays CUDA graphs, on CUDA only")
     parser.add_argument("--show-graph", action="store_true", help="print the graphs on stderr")
     parser.add_argument("--dynamic", action="store_true", help="instead of training: count the "
-                        "graphs of step 8's forward pass at --steps depths drawn as it does")
+                        "graphs of step 9's forward pass at --steps depths drawn as it does")
     return parser
 
 def check_options(parser, argv):
@@ -174,9 +174,9 @@ def check_options(parser, argv):
     return args, device, backend
 
 def print_graphs_of_step_8(seed, calls):
-    depth_rng = random.Random(seed)                 # drawn as step 8 draws them
+    depth_rng = random.Random(seed)                 # drawn as step 9 draws them
     drawn = [depth_rng.randint(0, 3) for _ in range(calls)]
-    print(f"{calls} calls of step 8's dynamic forward pass, depths drawn from 0 to 3: "
+    print(f"{calls} calls of step 9's dynamic forward pass, depths drawn from 0 to 3: "
           f"{graphs_of_a_dynamic_net(drawn)} graphs recorded, one per depth met "
           f"({len(set(drawn))})")
 

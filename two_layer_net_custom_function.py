@@ -1,4 +1,4 @@
-"""Step 4: the same net, with ReLU written as our own autograd Function.
+"""Step 5: the same net, with ReLU written as our own autograd Function.
 
 New since step 3 (two_layer_net_autograd.py): autograd is built of operations that each know
 their forward and their backward, and we add one. MyReLU's forward computes the output and saves

@@ -1,6 +1,6 @@
-"""Step 10: the same net, trained by many processes at once with DistributedDataParallel.
+"""Step 11: the same net, trained by many processes at once with DistributedDataParallel.
 
-New since step 7 (two_layer_net_module.py), whose model this step keeps: torchrun starts the
+New since step 8 (two_layer_net_module.py), whose model this step keeps: torchrun starts the
 processes and tells each its rank (0, 1, ...) and the world size; init_process_group connects
 them (gloo on the CPU, NCCL on CUDA GPUs, one per process). Each draws the same data and keeps
 its own rows of the batch; DDP wraps the model and all-reduces the gradients in backward(), so
@@ -50,7 +50,7 @@ class TwoLayerNet(torch.nn.Module):
         super().__init__()
         self.linear1 = torch.nn.Linear(w1.shape[0], w1.shape[1], bias=False)  # D_in -> H
         self.linear2 = torch.nn.Linear(w2.shape[0], w2.shape[1], bias=False)  # H -> D_out
-        # As in step 5: the transposed views share memory with w1 and w2.
+        # As in step 6: the transposed views share memory with w1 and w2.
         self.linear1.weight = torch.nn.Parameter(w1.T)
         self.linear2.weight = torch.nn.Parameter(w2.T)
 

@@ -1,9 +1,9 @@
-"""Step 7: the same net as our own torch.nn.Module subclass.
+"""Step 8: the same net as our own torch.nn.Module subclass.
 
-New since step 6 (two_layer_net_optim.py): instead of stacking layers in nn.Sequential we write
+New since step 7 (two_layer_net_optim.py): instead of stacking layers in nn.Sequential we write
 the model as a class. __init__ creates the layers and assigns them as attributes, which
 registers their weights as the model's parameters; forward(x) says how to compute y_pred from x,
-in any Python we like (step 8 uses that freedom). Everything else is step 6.
+in any Python we like (step 9 uses that freedom). Everything else is step 7.
 
 Run it:  python two_layer_net_module.py [--optimizer adam]   (on CUDA, else MPS, else the CPU)
 """
@@ -33,7 +33,7 @@ class TwoLayerNet(torch.nn.Module):
         super().__init__()
         self.linear1 = torch.nn.Linear(w1.shape[0], w1.shape[1], bias=False)  # D_in -> H
         self.linear2 = torch.nn.Linear(w2.shape[0], w2.shape[1], bias=False)  # H -> D_out
-        # As in step 5: the transposed views share memory with w1 and w2.
+        # As in step 6: the transposed views share memory with w1 and w2.
         self.linear1.weight = torch.nn.Parameter(w1.T)
         self.linear2.weight = torch.nn.Parameter(w2.T)
 

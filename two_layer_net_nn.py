@@ -1,6 +1,6 @@
-"""Step 5: the same net, built from torch.nn layers and a torch.nn loss.
+"""Step 6: the same net, built from torch.nn layers and a torch.nn loss.
 
-New since step 4 (two_layer_net_custom_function.py): torch.nn packages the pieces. The model is
+New since step 5 (two_layer_net_custom_function.py): torch.nn packages the pieces. The model is
 nn.Sequential(Linear, ReLU, Linear), which owns its weights as Parameters (tensors with
 requires_grad=True); model(x) runs the forward pass, and nn.MSELoss(reduction="sum") is our loss.
 The update loops over model.parameters(), and model.zero_grad() clears every gradient at once.

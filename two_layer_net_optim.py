@@ -1,6 +1,6 @@
-"""Step 6: the same net, with a torch.optim optimizer doing the update.
+"""Step 7: the same net, with a torch.optim optimizer doing the update.
 
-New since step 5 (two_layer_net_nn.py): the update is no longer written by hand. An optimizer
+New since step 6 (two_layer_net_nn.py): the update is no longer written by hand. An optimizer
 is given the model's parameters once; then every step is optimizer.zero_grad(), loss.backward()
 and optimizer.step(). --optimizer sgd (the default) is our old update, w -= lr * grad;
 --optimizer adam moves each weight by about lr whatever the size of its gradient, so its

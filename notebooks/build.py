@@ -34,6 +34,8 @@ DATA = 'make_data(seed=0, dtype=torch.float32, device="cpu")'
 TRAIN = {
     "two_layer_net_numpy": "x, y, w1, w2 = make_data(seed=0, dtype=np.float64)\n"
                            "losses = train(x, y, w1, w2, print_every=50)",
+    "two_layer_net_own_autograd": "x, y, w1, w2 = make_data(seed=0, dtype=np.float64)\n"
+                                  "losses = train(x, y, w1, w2, print_every=50)",
     "dynamic_net": f"x, y, w1, w2, w_middle = {DATA}\n"
                    "losses = train(x, y, w1, w2, w_middle, print_every=50)",
     "two_layer_net_ddp": 'start_process_group("gloo", from_launcher=None)    # a world of one\n'
@@ -70,6 +72,14 @@ TRY = {
         "Compute a loss, call `loss.backward()` twice on it: what does the second call say?",
         "Delete `w1.grad = None` and `w2.grad = None` from `train` and train again: why does "
         "the loss behave differently?"],
+    "two_layer_net_own_autograd": [
+        "Print the graph: `x_value, y_value, w1_value, w2_value = as_values(x, y, w1, w2)`, "
+        "then `show_graph(compute_loss(forward(x_value, w1_value, w2_value), y_value), x=x, "
+        "w1=w1, w2=w2)`. Now call `backward` twice on that loss: what happens to "
+        "`w1_value.grad`, and what does torch do instead (`python autograd_rules.py "
+        "the_graph_is_freed`)?",
+        "Add an operation, `tanh`, with its backward (the derivative of tanh is 1 - tanh**2), "
+        "use it for `relu` in `forward`, and train: does the loss still fall?"],
     "two_layer_net_custom_function": [
         "Make `MyReLU` a leaky ReLU (slope 0.01 below 0) in both `forward` and `backward`, "
         "and check it with `check_my_relu()`; then break its `backward` and check again."],

@@ -32,6 +32,7 @@ from ladder import (  # noqa: E402
 # Runs of the scripts as real processes, from an empty folder. Each spends two to four seconds
 # importing torch, so they start as soon as the tests are collected and run beside them.
 IMPORT_ALL = ("import sys; sys.path.insert(0, sys.argv[1]); import two_layer_net_numpy; "
+              "import two_layer_net_own_autograd; "
               "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')); "
               + "; ".join(f"import {name}" for name in SCRIPTS))
 _started = {}
@@ -49,14 +50,14 @@ _torchrun_aliases = {}
 # not stop a kernel (allow_errors): each part's test finds its own in its cells' outputs.
 RESET = "%reset -f"
 # A fresh kernel has nothing compiled either: before each reset, forget what torch.compile
-# captured (as step 9's train() does), while the names it put in the namespace are still
+# captured (as step 10's train() does), while the names it put in the namespace are still
 # there. (Torch's clean-up of a captured function deletes a name of its own from the
 # function's globals; after %reset -f it is gone, and torch prints "Exception ignored ...
 # KeyError: '__builtins_dict___0'", seen on torch 2.13.)
 FORGET_COMPILED = ("import sys\n"
                    "if 'torch' in sys.modules:\n"
                    "    sys.modules['torch'].compiler.reset()")
-# Step 9 first: inductor compiles its graphs there while the other runs import torch, and the
+# Step 10 first: inductor compiles its graphs there while the other runs import torch, and the
 # later ones (in this process and the others) find them in inductor's cache.
 KERNELS = [[COMPILE] + [name for name in SCRIPTS if name != COMPILE]]
 _kernel_runs = {}
@@ -104,7 +105,7 @@ def start_kernel_runs():
 
 
 def start_torchrun_runs():
-    """Step 10 launched by torchrun: float64 training with 2 and 3 processes (3 does not
+    """Step 11 launched by torchrun: float64 training with 2 and 3 processes (3 does not
     divide the batch of 64; one process is tested in test_ddp.py, without a launch), a
     diverging run, a bad option, and the README's torchrun commands:
     its one-machine command is the float64 run with 2 processes, its two-machine pair runs on
@@ -205,7 +206,7 @@ def runs_from_another_folder():
 
 @pytest.fixture(scope="session")
 def torchrun_runs():
-    """key -> CompletedProcess of a torchrun launch of step 10 (see start_torchrun_runs)."""
+    """key -> CompletedProcess of a torchrun launch of step 11 (see start_torchrun_runs)."""
     runs = finished(_torchrun_runs)
     return {**runs, **{alias: runs[key] for alias, key in _torchrun_aliases.items()}}
 
@@ -241,13 +242,13 @@ def kernel_runs():
 
 @pytest.fixture(params=list(STEPS))
 def step_name(request):
-    """Each step that trains the two-layer net (steps 1 to 7)."""
+    """Each step that trains the two-layer net (steps 1 to 8)."""
     return request.param
 
 
 @pytest.fixture(params=TORCH_STEPS)
 def torch_step_name(request):
-    """Each of those that uses torch (steps 2 to 7)."""
+    """Each of those that uses torch (steps 2, 3 and 5 to 8)."""
     return request.param
 
 

@@ -18,6 +18,7 @@ SCRIPTS = [
     "two_layer_net_numpy",
     "two_layer_net_tensor",
     "two_layer_net_autograd",
+    "two_layer_net_own_autograd",
     "two_layer_net_custom_function",
     "two_layer_net_nn",
     "two_layer_net_optim",
@@ -26,17 +27,20 @@ SCRIPTS = [
     "two_layer_net_compile",
     "two_layer_net_ddp",
 ]
-TORCH_SCRIPTS = SCRIPTS[1:]
+OWN_AUTOGRAD = "two_layer_net_own_autograd"
+# The steps that need numpy alone: step 1, and step 4's engine of our own.
+NUMPY_SCRIPTS = ["two_layer_net_numpy", OWN_AUTOGRAD]
+TORCH_SCRIPTS = [name for name in SCRIPTS if name not in NUMPY_SCRIPTS]
 COMPILE = "two_layer_net_compile"
 DDP = "two_layer_net_ddp"
 # One script for each distinct command line: the others' is, line for line, that of one of these
 # but for the lines of their own options (test_cli.py checks it). The runs that start a process
 # or a kernel cell only to exercise the command line (from another folder; pasted into a
 # notebook cell) run these: steps 1, 3 (as 2, 4 and 5), 6 (as 7), 8, 9 and 10.
-DISTINCT_COMMAND_LINES = ["two_layer_net_numpy", "two_layer_net_autograd", "two_layer_net_optim",
-                          "dynamic_net", COMPILE, DDP]
+DISTINCT_COMMAND_LINES = ["two_layer_net_numpy", "two_layer_net_autograd", OWN_AUTOGRAD,
+                          "two_layer_net_optim", "dynamic_net", COMPILE, DDP]
 
-# The steps that train the very same two-layer net, with how each takes its weights (step 9
+# The steps that train the very same two-layer net, with how each takes its weights (step 10
 # trains it too, but its train() compiles, which is slow, and takes a backend: its training is
 # tested in test_compile.py; its gradients are in KINDS, below, with these):
 #   numpy    -> numpy arrays
@@ -47,13 +51,14 @@ STEPS = {
     "two_layer_net_numpy": "numpy",
     "two_layer_net_tensor": "manual",
     "two_layer_net_autograd": "autograd",
+    "two_layer_net_own_autograd": "numpy",
     "two_layer_net_custom_function": "autograd",
     "two_layer_net_nn": "nn",
     "two_layer_net_optim": "nn",
     "two_layer_net_module": "nn",
 }
 TORCH_STEPS = [name for name, kind in STEPS.items() if kind != "numpy"]
-# Every step with loss_and_grads(x, y, w1, w2) for the two-layer net: steps 1 to 7, and step 9,
+# Every step with loss_and_grads(x, y, w1, w2) for the two-layer net: steps 1 to 8, and step 10,
 # which takes its weights as step 3 does (its loss_and_grads compiles with aot_eager).
 KINDS = {**STEPS, COMPILE: "autograd"}
 GRADIENT_STEPS = list(KINDS)
@@ -68,6 +73,7 @@ RELU_GRAD_AT_ZERO = {
     "two_layer_net_numpy": 0.0,              # grad_h[h <= 0] = 0
     "two_layer_net_tensor": 0.0,             # grad_h[h <= 0] = 0
     "two_layer_net_autograd": CLAMP_GRAD_AT_ZERO,   # clamp(min=0)
+    "two_layer_net_own_autograd": 0.0,       # np.where(h > 0, g, 0.0)
     "two_layer_net_custom_function": 0.0,    # MyReLU, chosen to match the steps before
     "two_layer_net_nn": 0.0,                 # nn.ReLU
     "two_layer_net_optim": 0.0,              # nn.ReLU
@@ -158,14 +164,14 @@ def inputs_for(name, x, y, w1, w2, device="cpu"):
 def default_data(name, seed, dtype="float32"):
     """The step's own starting data for `seed`, on the CPU (dynamic_net: with w_middle)."""
     step = load(name)
-    if name == "two_layer_net_numpy":
+    if name in NUMPY_SCRIPTS:
         return step.make_data(seed, np.dtype(dtype))
     return step.make_data(seed, getattr(torch, dtype), "cpu")
 
 
 @contextlib.contextmanager
 def world_of_one(backend="gloo"):
-    """A process group of this process alone, as step 10's main() makes without a launcher,
+    """A process group of this process alone, as step 11's main() makes without a launcher,
     for calling its train() directly."""
     import torch.distributed as dist
 
@@ -173,14 +179,14 @@ def world_of_one(backend="gloo"):
     try:
         yield
     finally:
-        gc.collect()            # DDP's reference cycle first (see step 10's stop_process_group)
+        gc.collect()            # DDP's reference cycle first (see step 11's stop_process_group)
         dist.destroy_process_group()
 
 
 @functools.cache
 def default_losses(name, seed, dtype="float32", **options):
     """The 500 losses of a step's own start for `seed`, with train()'s defaults unless
-    `options` say otherwise (cached: several tests read the same runs); step 10 in a world of
+    `options` say otherwise (cached: several tests read the same runs); step 11 in a world of
     one process."""
     if name == "dynamic_net":
         options = {"seed": seed, **options}

@@ -20,6 +20,8 @@ from ladder import (
     COMPILE,
     DDP,
     DISTINCT_COMMAND_LINES,
+    NUMPY_SCRIPTS,
+    OWN_AUTOGRAD,
     REFERENCE,
     ROOT,
     SCRIPTS,
@@ -52,7 +54,7 @@ BAD_INPUTS = [
     (["--learning-rate", "1"], "unrecognized arguments: --learning-rate 1"),
 ]
 TORCH_BAD_INPUTS = [(["--device", "tpu"], "argument --device: invalid choice: 'tpu'")]
-# Step 9 in the tests of what every step does: captured by the eager backend (TorchDynamo alone,
+# Step 10 in the tests of what every step does: captured by the eager backend (TorchDynamo alone,
 # no compiler), which takes a fraction of a second, where inductor takes seconds (8 to 15 s
 # with an empty cache). Its other backends are tested in test_compile.py, and inductor in a
 # kernel (test_notebooks.py) and from another folder (below) too.
@@ -143,7 +145,7 @@ def test_diverging_run_stops_with_one_message(script_name, capsys):
 
 
 def test_keyboard_interrupt_is_one_line_and_status_130(script_name, capsys, monkeypatch):
-    """Ctrl-C in the middle of the first step. (Step 9's compute_loss runs inside the captured
+    """Ctrl-C in the middle of the first step. (Step 10's compute_loss runs inside the captured
     graph, where TorchDynamo, with fullgraph=True, would report the raise as untraceable code:
     there the compiled function itself is what raises. test_ctrl_c_... sends real signals.)"""
     def interrupted(*args, **kwargs):
@@ -168,7 +170,7 @@ def test_same_seed_prints_the_same_losses(script_name, capsys):
     assert other[1] != first[1]
 
 
-# Steps 5 to 7 run the very same operations (nn.Linear, the ReLU's threshold, MSELoss, and an
+# Steps 6 to 8 run the very same operations (nn.Linear, the ReLU's threshold, MSELoss, and an
 # in-place update that is one kernel whether written as sub_ or by SGD): their text must match.
 SAME_OPERATIONS = ["two_layer_net_nn", "two_layer_net_optim", "two_layer_net_module"]
 
@@ -176,10 +178,10 @@ SAME_OPERATIONS = ["two_layer_net_nn", "two_layer_net_optim", "two_layer_net_mod
 def test_torch_steps_print_the_same_losses(capsys):
     """For one seed the torch steps draw the same start and print the same losses, up to
     float32 rounding: each within 1e-5 relative of step 3 run in float64, at each of 50 steps.
-    Why a tolerance: steps 2, 3 and 4 differ in their operations (the hand-written backward
+    Why a tolerance: steps 2, 3 and 5 differ in their operations (the hand-written backward
     against autograd's backward of mm, which may hand the BLAS other layouts), and how those
     round depends on the CPU's BLAS kernel and the thread count (on an Intel CPU, with MKL's
-    AVX-512 kernels and one thread, step 3 parted from steps 2 and 4 at step 43, in the 7th
+    AVX-512 kernels and one thread, step 3 parted from steps 2 and 5 at step 43, in the 7th
     digit). Why 1e-5: over these 50 steps a float32 run stays within 1.1e-6 relative of the
     float64 run (measured, step 2 against itself in float64), whatever rounds differently.
     Where the operations are the same, the text is the same (float64 agreement over 500 steps
@@ -220,14 +222,16 @@ def command_line(name):
 OWN_LINES = re.compile(r"device: {device}|= make_data\(|optimizer|OPTIMIZERS|for sgd|\blr\b|"
                        r"w_middle|seed=args\.seed|show.graph|gradcheck|first print the graph")
 # Step 2 adds --device (and float32 as the default), where step 1 has numpy's error state.
-NUMPY_TO_TORCH = re.compile(r"device|dtype|cuda|mps|cpu|np\.|train\(|print_every=")
+NUMPY_TO_TORCH = re.compile(r"device|dtype|cuda|mps|cpu|np\.|train\(|print_every=|show_graph\(|"
+                            r"= as_values\(")
 
 
 def test_the_command_line_is_the_same_in_every_step_but_for_its_own_options():
     """Each script stands alone, so it repeats the sizes and the command-line part; this keeps
     the copies honest: between neighbouring steps the command line differs only in the lines
-    of a step's own options (--optimizer, its --lr default, step 8's extra weight, numpy's
-    dtype), and in steps 9 and 10, which add options of their own, only in lines they add."""
+    of a step's own options (--optimizer, its --lr default, step 9's extra weight, numpy's
+    dtype), and in steps 10 and 11, which add options of their own, only in lines they add;
+    step 4, numpy's again, has step 1's command line and its own --show-graph."""
     scripts = {name: load(name) for name in SCRIPTS}
     for name, script in scripts.items():
         assert (script.N, script.D_in, script.H, script.D_out) == (64, 1000, 100, 10), name
@@ -236,23 +240,27 @@ def test_the_command_line_is_the_same_in_every_step_but_for_its_own_options():
         shared = list(inspect.signature(scripts[name].train).parameters.values())[:7]
         first = list(inspect.signature(scripts[SCRIPTS[0]].train).parameters.values())
         assert shared == first, name
-    for before, after in zip(SCRIPTS[:8], SCRIPTS[1:8]):
+    up_to_dynamic_net = SCRIPTS[:SCRIPTS.index("dynamic_net") + 1]
+    for before, after in zip(up_to_dynamic_net, up_to_dynamic_net[1:]):
         changed = [line[1:] for line in difflib.unified_diff(
             command_line(before), command_line(after), lineterm="", n=0)
             if line[:1] in "+-" and not line.startswith(("+++", "---"))]
-        own = OWN_LINES if before != SCRIPTS[0] else NUMPY_TO_TORCH
+        numpy_and_torch = (before in NUMPY_SCRIPTS) != (after in NUMPY_SCRIPTS)
+        own = re.compile(f"{OWN_LINES.pattern}|{NUMPY_TO_TORCH.pattern}") if numpy_and_torch \
+            else OWN_LINES
         assert not [line for line in changed if not own.search(line)], (before, after, changed)
-    # Steps 9 and 10 add options and checks of their own to the command line of the step they
-    # build on (3 and 7): every line of that one is in theirs, but the lines of its own options
-    # (and, in step 10, of --device, whose auto skips mps: torch.distributed cannot use it).
-    for before, after, own in [("two_layer_net_autograd", COMPILE, OWN_LINES),
+    # Steps 4, 10 and 11 add options and checks of their own to the command line of the step
+    # they build on (1, 3 and 8): every line of that one is in theirs, but the lines of its own
+    # options (and, in step 11, of --device, whose auto skips mps: torch.distributed cannot).
+    for before, after, own in [("two_layer_net_numpy", OWN_AUTOGRAD, OWN_LINES),
+                               ("two_layer_net_autograd", COMPILE, OWN_LINES),
                                ("two_layer_net_module", DDP, re.compile(
                                    f"{OWN_LINES.pattern}|device|mps"))]:
         theirs = {line.strip() for line in command_line(after)}
         missing = [line for line in command_line(before)
                    if line.strip() not in theirs and not own.search(line)]
         assert not missing, (before, after, missing)
-    # Step 10 keeps step 7's model, loss and data, and adds the process group around them.
+    # Step 11 keeps step 8's model, loss and data, and adds the process group around them.
     for helper in ["make_data", "TwoLayerNet"]:
         assert (inspect.getsource(getattr(scripts["two_layer_net_ddp"], helper)) ==
                 inspect.getsource(getattr(scripts["two_layer_net_module"], helper))), helper
@@ -260,7 +268,7 @@ def test_the_command_line_is_the_same_in_every_step_but_for_its_own_options():
 
 def test_every_main_is_short():
     """main() is the command line's glue, at most 40 lines (from `def main` to its last line):
-    what a step's options add goes into functions of their own (steps 9 and 10)."""
+    what a step's options add goes into functions of their own (steps 10 and 11)."""
     for name in SCRIPTS:
         lines = inspect.getsource(load(name).main).rstrip("\n").splitlines()
         assert len(lines) <= 40, (name, len(lines))
@@ -296,17 +304,20 @@ def test_importing_the_scripts_prints_nothing_and_numpy_step_needs_no_torch(
     assert (result.stdout, result.stderr) == ("[]\n", "")
 
 
-def test_numpy_step_runs_where_torch_cannot_be_imported(tmp_path):
+@pytest.mark.parametrize("name", NUMPY_SCRIPTS)
+def test_numpy_steps_run_where_torch_cannot_be_imported(name, tmp_path):
     code = ("import runpy, sys; sys.modules['torch'] = None; "   # None: `import torch` fails
-            "sys.argv = [sys.argv[1], '--steps', '2']; "
+            "sys.argv = [sys.argv[1], '--steps', '2', '--show-graph']; "
             "runpy.run_path(sys.argv[0], run_name='__main__')")
-    result = subprocess.run([sys.executable, "-c", code, str(ROOT / "two_layer_net_numpy.py")],
+    if name == "two_layer_net_numpy":                          # step 1 has no --show-graph
+        code = code.replace(", '--show-graph'", "")
+    result = subprocess.run([sys.executable, "-c", code, str(ROOT / f"{name}.py")],
                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert len(step_losses(result.stdout)) == 2
 
 
-# Ctrl-C once training has started (step 9 with QUICK's backend: test_compile.py
+# Ctrl-C once training has started (step 10 with QUICK's backend: test_compile.py
 # checks Ctrl-C while inductor compiles).
 CTRL_C_STEPS = ["two_layer_net_numpy", "two_layer_net_autograd", COMPILE]
 

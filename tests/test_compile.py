@@ -1,4 +1,4 @@
-"""Step 9, torch.compile: the captured graphs compute what step 3 computes (its gradients, and
+"""Step 10, torch.compile: the captured graphs compute what step 3 computes (its gradients, and
 the ReLU's at 0, are checked with the other steps in test_gradients.py), --show-graph prints
 the operations the README names, a dynamic net records one graph per depth, and a missing C++
 compiler or Ctrl-C during compilation end with one line. Capture-only checks use aot_eager
@@ -131,7 +131,7 @@ def test_a_dynamic_net_records_one_graph_per_depth(capsys):
     assert [count([0, 1, 2, 3, 1, 2]) for _ in range(3)] == [4, 4, 4]
     status, out, _ = run_main(COMPILE, ["--dynamic", "--steps", "40"], capsys)
     assert status == 0
-    assert re.fullmatch(r"40 calls of step 8's dynamic forward pass, depths drawn from 0 to 3: "
+    assert re.fullmatch(r"40 calls of step 9's dynamic forward pass, depths drawn from 0 to 3: "
                         r"4 graphs recorded, one per depth met \(4\)\n", out), out
 
 

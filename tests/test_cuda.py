@@ -72,7 +72,7 @@ def test_dynamic_net_float64_on_cuda_matches_the_cpu():
 
 
 def test_compiled_step_float64_on_cuda_matches_step_3_on_the_cpu():
-    """Step 9 with inductor (Triton kernels on a GPU) against eager step 3 on the CPU."""
+    """Step 10 with inductor (Triton kernels on a GPU) against eager step 3 on the CPU."""
     problem = random_problem(5, 64, 1000, 100, 10)
     cpu_losses = load(REFERENCE).train(*inputs_for(REFERENCE, *problem), print_every=0)
     args = inputs_for(REFERENCE, *problem, device="cuda")
@@ -93,7 +93,7 @@ def test_compiled_step_with_cuda_graphs_trains(capsys):
 
 
 def test_ddp_float64_with_nccl_on_cuda_matches_step_3_on_the_cpu():
-    """Step 10 in a world of one process on the GPU (NCCL), against step 3 on the CPU."""
+    """Step 11 in a world of one process on the GPU (NCCL), against step 3 on the CPU."""
     ddp, step_3 = load(DDP), load(REFERENCE)
     cpu_losses = step_3.train(*step_3.make_data(0, torch.float64, "cpu"), print_every=0)
     with world_of_one("nccl"):

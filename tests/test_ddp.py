@@ -1,4 +1,4 @@
-"""Step 10, DistributedDataParallel: real torchrun launches on the CPU (gloo, loopback only)
+"""Step 11, DistributedDataParallel: real torchrun launches on the CPU (gloo, loopback only)
 train what step 3 trains, for any world size, and the run's faults end it with one line.
 
 The runs that need no interaction start in the background when the tests are collected

@@ -92,7 +92,7 @@ def test_float32_training_lands_on_the_kink_and_clamp_then_decides():
     """Random data starts far from ReLU's kink (no |h| below 1e-3 at step 0), but training
     drives some pre-activations to it, and float32, whose h near 20 is rounded to about 2e-6,
     lands some exactly on 0 (first at step 114 with seed 0 on the development machine; at step
-    140 on an Intel CPU). There step 3's clamp(min=0) and step 4's MyReLU give different
+    140 on an Intel CPU). There step 3's clamp(min=0) and step 5's MyReLU give different
     gradients before torch 2.14 (clamp lets the gradient through, 1), the same from 2.14 (0):
     the difference is x.T @ (the gradient reaching the zero units), computed here. In float64
     no h is exactly 0 in the 500 steps."""

@@ -1,6 +1,6 @@
 """Autograd opened: step 3's --show-graph prints the graph the forward pass recorded, and the
 READMEs show that very graph (a table beside step 1, and a mermaid picture); autograd_rules.py
-shows each rule it states; step 4's gradcheck passes MyReLU and catches a wrong backward in a
+shows each rule it states; step 5's gradcheck passes MyReLU and catches a wrong backward in a
 learner's copy."""
 import importlib.util
 import re
@@ -136,7 +136,7 @@ def test_gradcheck_passes_my_relu(capsys):
     "grad_h[h <= 0] = 0.5",                 # the wrong slope where the unit is off
 ])
 def test_gradcheck_catches_a_wrong_backward_in_a_copy(wrong_line, tmp_path, capsys):
-    """A learner's copy of step 4 with one wrong line in MyReLU.backward, run as they would."""
+    """A learner's copy of step 5 with one wrong line in MyReLU.backward, run as they would."""
     source = (ROOT / "two_layer_net_custom_function.py").read_text(encoding="utf-8")
     right_line = "grad_h[h <= 0] = 0 "
     assert source.count(right_line) == 1
@@ -217,3 +217,51 @@ def test_autograd_rules_runs_one_rule_or_says_which_exist(capsys):
                                          "leaves, requires_grad_spreads, backward_wants_a_scalar, "
                                          "the_graph_is_freed, in_place_on_a_saved_tensor, "
                                          "not_recorded")
+
+
+# --- Step 4: autograd of our own ----------------------------------------------------------
+
+def test_own_autograd_is_step_1_to_the_bit_in_float64():
+    """The same operations as step 1's backward pass, in the same order: the same bits, for the
+    gradients and for all 500 losses (and in float32 too, on the machines tried)."""
+    import numpy as np
+    one, own = load("two_layer_net_numpy"), load("two_layer_net_own_autograd")
+    by_hand, by_engine = default_data("two_layer_net_numpy", 0, "float64"), \
+        default_data("two_layer_net_own_autograd", 0, "float64")
+    loss, grad_w1, grad_w2 = one.loss_and_grads(*by_hand)
+    assert own.loss_and_grads(*by_engine)[0] == loss
+    assert all(np.array_equal(a, b) for a, b in zip(own.loss_and_grads(*by_engine)[1:],
+                                                     [grad_w1, grad_w2]))
+    assert own.train(*by_engine, print_every=0) == one.train(*by_hand, print_every=0)
+    assert np.array_equal(by_engine[2], by_hand[2])          # trained in place, the same
+
+
+def test_a_value_used_twice_gets_the_sum_of_its_gradients():
+    """backward() adds into .grad: w @ w uses w twice, as dynamic_net.py reuses its middle layer."""
+    import numpy as np
+    own = load("two_layer_net_own_autograd")
+    w = np.random.default_rng(0).standard_normal((3, 3))
+    leaf = own.Value(w, requires_grad=True)
+    own.backward(own.total(own.mm(leaf, leaf)))
+    reference = torch.tensor(w, requires_grad=True)
+    (reference @ reference).sum().backward()
+    np.testing.assert_allclose(leaf.grad, reference.grad.numpy(), rtol=1e-12)
+
+
+def test_own_autograd_prints_step_3s_graph(capsys):
+    """--show-graph prints the graph step 3 prints, as the engine names it: the same nodes, in
+    the same places, with the same saved values."""
+    names = {"SumBackward0": "SumBackward", "PowBackward0": "PowBackward",
+             "SubBackward0": "SubBackward", "MmBackward0": "MmBackward",
+             "ClampBackward1": "ReluBackward", "AccumulateGrad": "AccumulateGrad"}
+    expected = []
+    for depth, line in printed_graph(capsys):
+        name = line.split(",")[0].split(":")[0]
+        line = names[name] + line[len(name):]
+        line = line.replace("a tensor", "an array").replace(", saved: alpha = 1", "")
+        expected.append((depth, line.replace("saved: min = 0, ", "saved: ")))
+    status, out, err = run_main("two_layer_net_own_autograd", ["--show-graph", "--steps", "1"],
+                                capsys)
+    assert status == 0 and len(step_losses(out)) == 1, err
+    lines = err.split(HEADER + "\n")[1].splitlines()
+    assert [((len(line) - len(line.lstrip())) // 2, line.strip()) for line in lines] == expected

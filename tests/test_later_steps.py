@@ -1,6 +1,6 @@
-"""What steps 4 to 8 add: a custom Function, Adam, and a dynamic net.
+"""What steps 5 to 9 add: a custom Function, Adam, and a dynamic net.
 
-(Steps 4 to 7 also join the cross-step gradient and training tests, parametrised over STEPS;
+(Steps 5 to 8 also join the cross-step gradient and training tests, parametrised over STEPS;
 the claim about nn.Linear's own initialisation is checked in test_readme, with its sentence.)
 """
 import statistics

@@ -122,7 +122,7 @@ def test_a_script_pasted_into_a_cell_runs_as_in_a_terminal(script_name, kernel_r
     losses = step_losses(out)
     assert [t for t, _ in losses] == list(range(500))
     # What the terminal prints (conftest runs `python <script> --steps 3`): the same first lines,
-    # and the same on stderr up to what is measured there (step 9's times).
+    # and the same on stderr up to what is measured there (step 10's times).
     terminal = runs_from_another_folder[script_name]
     assert out.splitlines()[:3] == terminal.stdout.splitlines()
     def measured_as_hash(text):

@@ -151,7 +151,7 @@ def test_benchmark_prints_a_markdown_row_per_step():
     """The README's `python benchmark.py`, shortened (ladder.SHORT_RUNS)."""
     status, out, err = short_run("benchmark")
     assert status == 0, err
-    main_table, step_10 = out.split("\n| step 10, 64, 1000, 100, 10, cpu | ms per step |")
+    main_table, step_10 = out.split("\n| step 11, 64, 1000, 100, 10, cpu | ms per step |")
     rows = [line for line in main_table.splitlines() if line.startswith("| ") and "cpu" in line]
     names = [row.split("|")[1].strip() for row in rows]
     assert names == ["floor (torch)", "floor (numpy)", *benchmark.STEPS]
@@ -164,7 +164,7 @@ def test_benchmark_times_step_10_under_torchrun():
     """One process (test_ddp.py launches two and more), from the same run."""
     status, out, err = short_run("benchmark")
     assert status == 0, err
-    table = out.split("| step 10, 64, 1000, 100, 10, cpu | ms per step |")[1].splitlines()
+    table = out.split("| step 11, 64, 1000, 100, 10, cpu | ms per step |")[1].splitlines()
     assert table[1] == "|---|---:|---:|---:|---:|---:|" and len(table) == 3
     cells = [cell.strip() for cell in table[2].split("|")[1:-1]]
     assert cells[0] == "1 process" and cells[2] == "1.00" and cells[5] == "0"
@@ -173,11 +173,11 @@ def test_benchmark_times_step_10_under_torchrun():
 
 def test_benchmark_can_leave_step_10_out(capsys):
     """At the default size, whose graphs inductor has compiled for the other runs already (at
-    another size, step 9 would compile anew: seconds of C++ with an empty cache)."""
+    another size, step 10 would compile anew: seconds of C++ with an empty cache)."""
     status, out, _ = run_main("benchmark", ["--sizes", "default", "--rounds", "1", "--devices",
                                             "cpu", "--no-memory", "--processes", "0"], capsys)
     assert status == 0 and "| floor (torch) | cpu | 64, 1000, 100, 10 |" in out
-    assert "step 10" not in out
+    assert "step 11" not in out
 
 
 @pytest.mark.parametrize("argv, message", [

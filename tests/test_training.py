@@ -6,6 +6,7 @@ import pytest
 import torch
 from ladder import (
     CORE_STEPS,
+    NUMPY_SCRIPTS,
     REFERENCE,
     STEPS,
     TORCH_STEPS,
@@ -77,7 +78,7 @@ def test_print_every_controls_the_step_loss_lines(step_name, capsys):
 
 def test_default_seed_starts_in_the_tens_of_millions(step_name):
     """README: 'With the default seed the loss starts in the tens of millions'."""
-    dtype = "float64" if step_name == "two_layer_net_numpy" else "float32"
+    dtype = "float64" if step_name in NUMPY_SCRIPTS else "float32"
     loss, _, _ = load(step_name).loss_and_grads(*default_data(step_name, 0, dtype))
     assert 1e7 <= loss < 1e8
 
