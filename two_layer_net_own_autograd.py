@@ -20,7 +20,10 @@ N, D_in, H, D_out = 64, 1000, 100, 10     # batch size; input, hidden and output
 STEPS, LEARNING_RATE = 500, 1e-6
 
 class Value:
-    """An array in the graph: a leaf we made, or the result of an operation on other Values."""
+    """An array in the graph: a leaf we made, or the result of an operation on other Values.
+    A Value is both torch's tensor and its node (grad_fn): name, inputs, backward_fn and saved
+    are the node's, which record() fills in for an operation's result. A Value made by hand
+    keeps the name torch prints for a leaf, AccumulateGrad, and no backward_fn."""
 
     def __init__(self, data, requires_grad=False):
         self.data = data                  # a numpy array, shared with the caller, not copied
@@ -28,11 +31,14 @@ class Value:
         self.grad = None                  # d loss / d data, filled by backward()
         self.name = "AccumulateGrad"      # its node's name, as step 3 prints torch's
         self.inputs = ()                  # the Values it was computed from; none for a leaf
-        self.backward_fn = None           # its gradient -> its inputs' (None where not wanted)
-        self.saved = {}                   # what backward_fn uses, for show_graph
+        # g -> a tuple, a gradient per input, in order (None for one that needs none); None on
+        # a leaf. It reads what it needs from the inputs, which the graph keeps, all of them.
+        self.backward_fn = None
+        self.saved = {}                   # only for show_graph: what torch's node would keep
 
 def record(data, name, inputs, backward_fn, saved):
-    """The Value of an operation on inputs: with its node if any input requires grad."""
+    """The Value of an operation on inputs: with its node if any input requires grad, else a
+    plain Value, like x: there is nothing to differentiate."""
     value = Value(data, requires_grad=any(input_.requires_grad for input_ in inputs))
     if value.requires_grad:
         value.name, value.inputs, value.backward_fn, value.saved = name, inputs, backward_fn, saved
@@ -43,11 +49,11 @@ def mm(a, b):
     def backward_fn(g):
         return (g @ b.data.T if a.requires_grad else None,
                 a.data.T @ g if b.requires_grad else None)
-    saved = {}
+    saved = {}                    # torch's names for mm's inputs: self @ mat2
     if a.requires_grad:
-        saved["mat2"] = b
+        saved["mat2"] = b         # a's gradient needs b
     if b.requires_grad:
-        saved["self"] = a
+        saved["self"] = a         # b's gradient needs a
     return record(a.data @ b.data, "MmBackward", (a, b), backward_fn, saved)
 
 def relu(a):
@@ -59,7 +65,7 @@ def sub(a, b):
     return record(a.data - b.data, "SubBackward", (a, b),
                   lambda g: (g if a.requires_grad else None, -g if b.requires_grad else None), {})
 
-def square(a):
+def square(a):                   # torch names its node as pow's, as step 3's .pow(2)
     return record(np.square(a.data), "PowBackward", (a,), lambda g: (2.0 * a.data * g,),
                   {"exponent": 2, "self": a})
 
@@ -68,7 +74,8 @@ def total(a):
     return record(a.data.sum(), "SumBackward", (a,), lambda g: (np.ones_like(a.data) * g,), {})
 
 def visit(value, order, seen):
-    """Append to order, depth first, the Values that value depends on, each after its inputs."""
+    """Append to order, depth first, the Values that value depends on, each after its inputs.
+    (Recursive: fine for this net; Python stops it at about 1000 operations deep.)"""
     if value.requires_grad and id(value) not in seen:
         seen.add(id(value))
         for input_ in value.inputs:
@@ -76,7 +83,10 @@ def visit(value, order, seen):
         order.append(value)
 
 def backward(loss):
-    """Fill the .grad of every Value that loss depends on and that requires grad."""
+    """Fill the .grad of every Value that loss depends on and that requires grad. Unlike torch's,
+    it keeps the .grad of every such Value, not only of leaves, and frees nothing: a second
+    backward() on the same graph adds into the .grad of its intermediate Values again, and gives
+    wrong gradients. Build a graph for each backward(), as train() does."""
     order = []
     visit(loss, order, seen=set())        # a topological order: each Value after its inputs
     loss.grad = np.ones_like(loss.data)   # d loss / d loss
@@ -99,7 +109,8 @@ def as_values(x, y, w1, w2):
     return Value(x), Value(y), Value(w1, requires_grad=True), Value(w2, requires_grad=True)
 
 def forward(x, w1, w2):
-    """Predicted y, a Value; every operation records its node, so nothing else is kept."""
+    """Predicted y, a Value; the graph it records holds h and h_relu, so forward need not
+    return them as step 1's does."""
     h = mm(x, w1)                 # (N, H)
     h_relu = relu(h)              # (N, H)
     y_pred = mm(h_relu, w2)       # (N, D_out)
@@ -159,7 +170,8 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
         # Backprop to compute gradients of w1 and w2 with respect to loss
         backward(loss)               # fills w1.grad and w2.grad
 
-        # Update weights (the caller's arrays, in place); then clear the gradients
+        # Update weights: numpy on .data records nothing (no no_grad() needed); then clear
+        # the gradients, which backward() adds into
         w1.data -= learning_rate * w1.grad
         w2.data -= learning_rate * w2.grad
         w1.grad = None
