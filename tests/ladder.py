@@ -36,9 +36,9 @@ DDP = "two_layer_net_ddp"
 # One script for each distinct command line: the others' is, line for line, that of one of these
 # but for the lines of their own options (test_cli.py checks it). The runs that start a process
 # or a kernel cell only to exercise the command line (from another folder; pasted into a
-# notebook cell) run these: steps 1, 3 (as 2, 4 and 5), 6 (as 7), 8, 9 and 10.
-DISTINCT_COMMAND_LINES = ["two_layer_net_numpy", "two_layer_net_autograd", OWN_AUTOGRAD,
-                          "two_layer_net_optim", "dynamic_net", COMPILE, DDP]
+# notebook cell) run these: steps 1 (as 4), 3 (as 2, 5 and 6), 7 (as 8), 9, 10 and 11.
+DISTINCT_COMMAND_LINES = ["two_layer_net_numpy", "two_layer_net_autograd", "two_layer_net_optim",
+                          "dynamic_net", COMPILE, DDP]
 
 # The steps that train the very same two-layer net, with how each takes its weights (step 10
 # trains it too, but its train() compiles, which is slow, and takes a backend: its training is
