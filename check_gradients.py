@@ -1,16 +1,18 @@
-"""Check a hand-written backward pass, one gradient at a time.
+"""Check a hand-written backward pass, one gradient at a time, against your own forward pass.
 
 Give it a step script whose backward(x, y, w2, h, h_relu, y_pred) is written by hand (steps 1
-and 2, or your own copy of one). On one small float64 batch it compares every gradient that
-backward computes (grad_y_pred, grad_h_relu, grad_h, grad_w2, grad_w1) with two independent
-answers: autograd, and central finite differences of the loss. Both come from this file's own
-forward pass and loss, the tutorial's (a ReLU net without biases, the sum of squared errors),
-not from the script's: it checks a backward pass of this very net. A copy whose forward pass
-or loss was changed (a leaky ReLU, a mean loss) is reported wrong even when its backward pass
-matches the change. It prints a table with the
-largest absolute difference and the relative error of each, and then the first line of
-backward that goes wrong: a gradient computed from a wrong one is wrong too, so the first
-failure in chain-rule order is the line to look at.
+and 2, or your own copy of one, edited). On one small float64 batch it runs the script's own
+forward() and compute_loss(), whatever activation or loss you gave them, and compares every
+gradient that its backward computes (grad_y_pred, grad_h_relu, grad_h, grad_w2, grad_w1) with
+central finite differences of that very loss: each number of y_pred, h_relu, h, w2 and w1 is
+nudged and run through the rest of your forward() (from the line that computes it on) and your
+compute_loss(). Where your forward pass runs on torch tensors (step 2), autograd follows it too,
+as a second answer. So a leaky ReLU with its backward passes, and a mean loss with the sum's
+backward fails at grad_y_pred. forward() must compute h, h_relu and y_pred each in a line of its
+own (`h = ...`) and return them. It prints a table with the largest absolute difference and the
+relative error of each, and then the first line of backward that goes wrong: a gradient
+computed from a wrong one is wrong too, so the first failure in chain-rule order is the line to
+look at.
 
 Exit status: 0 when every gradient passes, 1 when one fails, 2 for bad input.
 
@@ -19,11 +21,13 @@ Run:
     python check_gradients.py my_two_layer_net.py       # your copy's backward pass
 """
 import argparse
+import ast
 import importlib.util
 import inspect
 import os
 import re
 import sys
+import textwrap
 import traceback
 
 import numpy as np
@@ -51,62 +55,90 @@ def make_batch(seed):
             return x, y, w1, w2
 
 
-def loss_of(x, y, w1=None, w2=None, h=None, h_relu=None, y_pred=None):
-    """The loss computed from any one point of the forward pass onwards (numpy, float64)."""
-    if y_pred is None:
-        if h_relu is None:
-            h_relu = np.maximum(x @ w1 if h is None else h, 0)
-        y_pred = h_relu @ w2
-    return np.sum((y_pred - y) ** 2)
+def rest_of_forward(forward, variable):
+    """The learner's forward pass from the line that computes `variable` on, as a function of
+    forward's arguments and that variable, returning y_pred: the lines before it are left out,
+    so that a change to `variable` flows through the learner's own code, whatever it is."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(forward)))
+    function = tree.body[0]
+    assigned = [i for i, node in enumerate(function.body) if isinstance(node, ast.Assign)
+                and [target.id for target in node.targets if isinstance(target, ast.Name)]
+                == [variable]]
+    if len(assigned) != 1:
+        raise ValueError(f"forward() must compute {variable} once, in a line `{variable} = ...`")
+    function.body = function.body[assigned[0] + 1:]
+    if isinstance(function.body[-1], ast.Return):     # return h, h_relu, y_pred: the last
+        function.body[-1] = ast.Return(ast.Name("y_pred", ast.Load()))
+    function.args.args.append(ast.arg(variable))
+    function.decorator_list = []
+    namespace = {}
+    exec(compile(ast.fix_missing_locations(tree), "<forward>", "exec"), forward.__globals__,
+         namespace)
+    return namespace[function.name]
 
 
-def finite_differences(x, y, w1, w2):
-    """Central differences of the loss with respect to every input of every backward line."""
-    h = x @ w1
-    h_relu = np.maximum(h, 0)
-    points = {"grad_y_pred": ("y_pred", h_relu @ w2), "grad_h_relu": ("h_relu", h_relu),
+def finite_differences(step, as_array, x, y, w1, w2):
+    """Central differences of the learner's own loss with respect to the weights and to every
+    value of the forward pass that backward() takes: a change to each number, run through the
+    learner's forward() and compute_loss()."""
+    h, h_relu, y_pred = [to_numpy(v) for v in step.forward(*map(as_array, (x, w1, w2)))]
+    rest = {name: rest_of_forward(step.forward, name) for name in ("h", "h_relu", "y_pred")}
+
+    def loss(variable, value):
+        arrays = {"x": x, "w1": w1, "w2": w2}
+        if variable in rest:
+            y_pred = rest[variable](**{k: as_array(v) for k, v in arrays.items()},
+                                    **{variable: as_array(value)})
+        else:
+            arrays[variable] = value
+            y_pred = step.forward(*map(as_array, (arrays["x"], arrays["w1"], arrays["w2"])))[2]
+        return float(step.compute_loss(y_pred, as_array(y)))
+
+    points = {"grad_y_pred": ("y_pred", y_pred), "grad_h_relu": ("h_relu", h_relu),
               "grad_h": ("h", h), "grad_w2": ("w2", w2), "grad_w1": ("w1", w1)}
     answers = {}
     for name, (variable, value) in points.items():
-        value = value.copy()
+        value = np.array(value, dtype=np.float64)
         grad = np.zeros_like(value)
         for i in np.ndindex(value.shape):
             saved = value[i]
             value[i] = saved + EPS
-            plus = loss_of(x, y, **{"w1": w1, "w2": w2, variable: value})
+            plus = loss(variable, value)
             value[i] = saved - EPS
-            minus = loss_of(x, y, **{"w1": w1, "w2": w2, variable: value})
+            minus = loss(variable, value)
             value[i] = saved
             grad[i] = (plus - minus) / (2 * EPS)
         answers[name] = grad
     return answers
 
 
-def autograd_answers(x, y, w1, w2):
-    """The same gradients from autograd, keeping those of the intermediate tensors."""
+def autograd_answers(step, x, y, w1, w2):
+    """The same gradients from autograd, through the learner's own forward() and
+    compute_loss(), keeping those of the values in between; None where they are numpy code,
+    which autograd cannot follow."""
+    if "torch" not in vars(step):
+        return None
     x, y, w1, w2 = [torch.tensor(a) for a in (x, y, w1, w2)]
     w1.requires_grad_()
     w2.requires_grad_()
-    h = x @ w1
-    h_relu = torch.relu(h)                  # gradient 0 at h == 0, on every torch
-    y_pred = h_relu @ w2
+    h, h_relu, y_pred = step.forward(x, w1, w2)
     for tensor in (h, h_relu, y_pred):
         tensor.retain_grad()                # keep .grad of non-leaf tensors too
-    (y_pred - y).pow(2).sum().backward()
+    step.compute_loss(y_pred, y).backward()
     return {"grad_y_pred": y_pred.grad, "grad_h_relu": h_relu.grad, "grad_h": h.grad,
             "grad_w2": w2.grad, "grad_w1": w1.grad}
 
 
-def run_backward(backward, x, y, w1, w2, as_array):
-    """Call the step's backward() and return its local variables as it returns (or raises).
+def run_backward(step, as_array, x, y, w1, w2):
+    """Call the learner's backward() on their own forward pass, and return its local variables
+    as it returns (or raises).
 
     backward() returns only grad_w1 and grad_w2; the other gradients are its local variables.
     sys.setprofile lets us see a function's locals at the moment it returns, without
     changing the function we check.
     """
-    h = x @ w1
-    h_relu = np.maximum(h, 0)
-    y_pred = h_relu @ w2
+    backward = step.backward
+    h, h_relu, y_pred = step.forward(*map(as_array, (x, w1, w2)))
     seen = {}
 
     def profiler(frame, event, arg):
@@ -115,7 +147,7 @@ def run_backward(backward, x, y, w1, w2, as_array):
 
     sys.setprofile(profiler)
     try:
-        backward(*map(as_array, (x, y, w2, h, h_relu, y_pred)))
+        backward(*map(as_array, (x, y, w2)), h, h_relu, y_pred)
         error = None
     except Exception as exception:            # a learner's backward may raise anything
         error = exception
@@ -156,9 +188,13 @@ def check(path, seed=0):
     as_array = torch.from_numpy if "torch" in vars(step) else np.asarray
 
     x, y, w1, w2 = make_batch(seed)
-    seen, error = run_backward(backward, x, y, w1, w2, as_array)
-    by_autograd = autograd_answers(x, y, w1, w2)
-    by_fd = finite_differences(x, y, w1, w2)
+    try:
+        by_fd = finite_differences(step, as_array, x, y, w1, w2)
+    except ValueError as error:
+        print(f"{os.path.basename(path)}: {error}")
+        return False
+    by_autograd = autograd_answers(step, x, y, w1, w2)
+    seen, error = run_backward(step, as_array, x, y, w1, w2)
 
     print(f"{os.path.basename(path)}: backward() on a float64 batch with "
           f"N, D_in, H, D_out = {N}, {D_in}, {H}, {D_out}")
@@ -170,11 +206,16 @@ def check(path, seed=0):
             print(f"{grad:12} {'not computed':>22}")
             first_wrong = first_wrong or grad
             continue
-        auto_diff, auto_rel = compare(seen[grad], by_autograd[grad])
         fd_diff, fd_rel = compare(seen[grad], by_fd[grad])
-        ok = auto_rel <= AUTOGRAD_RTOL and fd_rel <= FD_RTOL
+        if by_autograd is None:                           # numpy code: no autograd
+            auto = f"{'n/a (numpy)':>22} {'':>9}"
+            ok = fd_rel <= FD_RTOL
+        else:
+            auto_diff, auto_rel = compare(seen[grad], by_autograd[grad])
+            auto = f"{auto_diff:22.3e} {auto_rel:9.1e}"
+            ok = auto_rel <= AUTOGRAD_RTOL and fd_rel <= FD_RTOL
         shape_note = "" if to_numpy(seen[grad]).shape == by_fd[grad].shape else " (wrong shape)"
-        print(f"{grad:12} {auto_diff:22.3e} {auto_rel:9.1e}   {fd_diff:25.3e} {fd_rel:9.1e}   "
+        print(f"{grad:12} {auto}   {fd_diff:25.3e} {fd_rel:9.1e}   "
               f"{'ok' if ok else 'WRONG' + shape_note}")
         if not ok and first_wrong is None:
             first_wrong = grad
@@ -185,8 +226,9 @@ def check(path, seed=0):
         print(f"backward() raised {type(error).__name__} at {where}\n  {error}")
         return False
     if first_wrong is None:
-        print(f"all gradients match (relative error <= {AUTOGRAD_RTOL:g} against autograd, "
-              f"<= {FD_RTOL:g} against finite differences)")
+        against = "" if by_autograd is None else f"<= {AUTOGRAD_RTOL:g} against autograd, "
+        print(f"all gradients match (relative error {against}<= {FD_RTOL:g} against finite "
+              "differences)")
         return True
     print(f"first wrong gradient: {first_wrong}; look at")
     for lineno, line in lines_of(backward, first_wrong):

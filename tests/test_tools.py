@@ -71,6 +71,58 @@ def test_a_wrong_transpose_is_reported_at_its_line(line, broken, tmp_path, capsy
     assert "Traceback" not in out + err
 
 
+# A learner's own change to the forward pass or the loss, with or without the backward that
+# matches it: (script, [(line, changed line)], None if it passes, else the gradient named first).
+LEAKY = ("h_relu = np.maximum(h, 0)", "h_relu = np.where(h > 0, h, 0.01 * h)")
+LEAKY_TORCH = ("h_relu = h.clamp(min=0)", "h_relu = torch.where(h > 0, h, 0.01 * h)")
+MEAN = ("return np.square(y_pred - y).sum()", "return np.square(y_pred - y).mean()")
+MEAN_TORCH = ("return (y_pred - y).pow(2).sum()", "return (y_pred - y).pow(2).mean()")
+OWN_CHANGES = [
+    ("two_layer_net_numpy", [LEAKY, ("grad_h[h <= 0] = 0 ", "grad_h[h <= 0] *= 0.01 ")], None),
+    ("two_layer_net_numpy", [LEAKY, ("grad_h[h <= 0] = 0 ", "grad_h[h <= 0] *= 0.1 ")], "grad_h"),
+    ("two_layer_net_numpy", [LEAKY], "grad_h"),                    # forward changed, not backward
+    ("two_layer_net_numpy", [MEAN], "grad_y_pred"),
+    ("two_layer_net_numpy", [MEAN, ("2.0 * (y_pred - y) ", "2.0 * (y_pred - y) / y.size ")], None),
+    ("two_layer_net_tensor", [LEAKY_TORCH, ("grad_h[h <= 0] = 0 ", "grad_h[h <= 0] *= 0.01 ")],
+     None),
+    ("two_layer_net_tensor", [MEAN_TORCH], "grad_y_pred"),
+]
+
+
+@pytest.mark.parametrize("name, changes, culprit", OWN_CHANGES,
+                         ids=[f"{n}: {' / '.join(new for _, new in c)}" for n, c, _ in OWN_CHANGES])
+def test_the_checker_judges_the_learners_own_forward_pass_and_loss(name, changes, culprit,
+                                                                   tmp_path, capsys):
+    """The finite differences (and, on tensors, autograd) run through the copy's own forward()
+    and compute_loss(): a right leaky ReLU or mean loss passes with the backward that matches
+    it, and fails, at the first gradient it changes, with the old one."""
+    source = (ROOT / f"{name}.py").read_text()
+    for line, changed in changes:
+        assert source.count(line) == 1, line
+        source = source.replace(line, changed)
+    path = tmp_path / "mine.py"
+    path.write_text(source)
+    status, out, _ = run_main("check_gradients", [str(path)], capsys)
+    if culprit is None:
+        assert status == 0 and "all gradients match" in out, out
+    else:
+        assert status == 1 and f"first wrong gradient: {culprit};" in out, out
+    assert ("n/a (numpy)" in out) == (name == "two_layer_net_numpy")      # autograd on tensors
+
+
+def test_the_checker_says_what_it_needs_of_forward(tmp_path, capsys):
+    source = (ROOT / "two_layer_net_numpy.py").read_text()
+    line = ("    h_relu = np.maximum(h, 0)     # (N, H)\n"
+            "    y_pred = h_relu @ w2          # (N, D_out)")
+    assert source.count(line) == 1
+    path = tmp_path / "mine.py"
+    both = "    h_relu, y_pred = np.maximum(h, 0), np.maximum(h, 0) @ w2"    # one line for two
+    path.write_text(source.replace(line, both))
+    status, out, _ = run_main("check_gradients", [str(path)], capsys)
+    assert status == 1
+    assert out.strip() == "mine.py: forward() must compute h_relu once, in a line `h_relu = ...`"
+
+
 def test_gradient_checker_rejects_a_missing_file(tmp_path, capsys):
     status, out, err = run_main("check_gradients", [str(tmp_path / "nope.py")], capsys)
     assert status == 2
