@@ -14,11 +14,18 @@ relative error of each, and then the first line of backward that goes wrong: a g
 computed from a wrong one is wrong too, so the first failure in chain-rule order is the line to
 look at.
 
+Given an autograd engine like step 4's (two_layer_net_own_autograd.py, or your copy, with a
+Value and record()), it checks each operation instead: every function that calls record(),
+yours too (a tanh you added), runs on random float64 Values at least 0.1 away from 0, and the
+gradients its backward_fn returns are compared with central differences of its forward; then
+the net's gradients, from loss_and_grads(), with differences of its own forward() and loss.
+
 Exit status: 0 when every gradient passes, 1 when one fails, 2 for bad input.
 
 Run:
-    python check_gradients.py                           # steps 1 and 2
+    python check_gradients.py                           # steps 1, 2 and 4
     python check_gradients.py my_two_layer_net.py       # your copy's backward pass
+    python check_gradients.py two_layer_net_own_autograd.py     # step 4's operations
 """
 import argparse
 import ast
@@ -35,7 +42,8 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MANUAL_STEPS = [os.path.join(HERE, "two_layer_net_numpy.py"),
-                os.path.join(HERE, "two_layer_net_tensor.py")]
+                os.path.join(HERE, "two_layer_net_tensor.py"),
+                os.path.join(HERE, "two_layer_net_own_autograd.py")]
 # A small batch whose sizes all differ, so that a wrong transpose cannot go unnoticed.
 N, D_in, H, D_out = 5, 4, 3, 2
 # In chain-rule order: each gradient is computed from the ones before it.
@@ -183,6 +191,8 @@ def check(path, seed=0):
     spec = importlib.util.spec_from_file_location(f"checked_{name}", path)
     step = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(step)
+    if hasattr(step, "Value") and hasattr(step, "record"):     # an engine, as step 4's
+        return check_engine(step, path, seed)
     backward = step.backward
     # Hand the script the kind of arrays it works with: tensors if it imports torch.
     as_array = torch.from_numpy if "torch" in vars(step) else np.asarray
@@ -236,10 +246,122 @@ def check(path, seed=0):
     return False
 
 
+def engine_operations(step):
+    """The operations of an autograd engine like step 4's: its functions that call record()."""
+    return [function for name, function in vars(step).items()
+            if inspect.isfunction(function) and function.__module__ == step.__name__
+            and name != "record" and "record(" in inspect.getsource(function)]
+
+
+def operation_inputs(step, operation, rng):
+    """Float64 Values that operation takes, each number at least 0.1 away from 0 (a kink there,
+    as ReLU's, would spoil the differences): of one shape for all, or else shaped for a matrix
+    product; positive if the output is not finite otherwise (as log's would not be). Returns
+    (inputs, output), or (None, the reason) if no such inputs work."""
+    arity = len(inspect.signature(operation).parameters)
+    reason = "it takes no Values"
+    for shapes in [[(3, 4)] * arity, [(3, 4), (4, 2)]]:
+        if len(shapes) != arity:
+            continue
+        for positive in (False, True):
+            data = [rng.standard_normal(shape) for shape in shapes]
+            data = [np.abs(d) + 0.1 if positive else d + 0.1 * np.sign(d) for d in data]
+            inputs = [step.Value(d, requires_grad=True) for d in data]
+            try:
+                output = operation(*inputs)
+            except Exception as error:                # a learner's operation may raise anything
+                reason = f"{type(error).__name__}: {error}"
+                break                                 # try the next shapes
+            if np.all(np.isfinite(output.data)):
+                return inputs, output
+            reason = "its output is not finite"
+    return None, reason
+
+
+def check_operation(step, operation, rng):
+    """Each input's gradient from operation's backward_fn, against central differences of its
+    forward: (rows of (input number, max diff, rel err, ok), or an error message)."""
+    inputs, output = operation_inputs(step, operation, rng)
+    if inputs is None:
+        return f"could not run it on Values ({output})"
+    g = rng.standard_normal(np.shape(output.data))      # the gradient of the output, any one
+    grads = output.backward_fn(g)
+    rows = []
+    for number, (value, grad) in enumerate(zip(inputs, grads)):
+        want = np.zeros_like(value.data)
+        for i in np.ndindex(value.data.shape):        # d sum(output * g) / d input[i]
+            saved = value.data[i]
+            value.data[i] = saved + EPS
+            plus = np.sum(operation(*inputs).data * g)
+            value.data[i] = saved - EPS
+            minus = np.sum(operation(*inputs).data * g)
+            value.data[i] = saved
+            want[i] = (plus - minus) / (2 * EPS)
+        diff, rel = compare(grad, want) if grad is not None else (float("inf"), float("inf"))
+        rows.append((number, diff, rel, rel <= FD_RTOL))
+    return rows
+
+
+def check_engine(step, path, seed):
+    """Print the table for an autograd engine like step 4's: each operation's backward_fn against
+    finite differences, then the net's gradients against those of its loss; True if all pass."""
+    rng = np.random.default_rng(seed)
+    print(f"{os.path.basename(path)}: each operation's backward_fn on float64 inputs, against "
+          "central differences")
+    print(f"{'operation':14} {'input':>5} {'max diff':>10} {'rel err':>9}   result")
+    wrong = []
+    for operation in engine_operations(step):
+        rows = check_operation(step, operation, rng)
+        if isinstance(rows, str):
+            print(f"{operation.__name__:14} {rows}")
+            wrong.append(operation)
+            continue
+        for number, diff, rel, ok in rows:
+            print(f"{operation.__name__:14} {number:5} {diff:10.3e} {rel:9.1e}   "
+                  f"{'ok' if ok else 'WRONG'}")
+            if not ok and operation not in wrong:
+                wrong.append(operation)
+    x, y, w1, w2 = make_batch(seed)
+    loss, grad_w1, grad_w2 = step.loss_and_grads(x, y, w1, w2)
+
+    def loss_at(w1, w2):
+        values = step.as_values(x, y, w1, w2)
+        return float(step.compute_loss(step.forward(values[0], values[2], values[3]),
+                                       values[1]).data)
+    for name, weight, grad in [("grad_w1", w1, grad_w1), ("grad_w2", w2, grad_w2)]:
+        want = np.zeros_like(weight)
+        for i in np.ndindex(weight.shape):
+            saved = weight[i]
+            weight[i] = saved + EPS
+            plus = loss_at(w1, w2)
+            weight[i] = saved - EPS
+            minus = loss_at(w1, w2)
+            weight[i] = saved
+            want[i] = (plus - minus) / (2 * EPS)
+        diff, rel = compare(grad, want)
+        print(f"{'the net: ' + name:20} {diff:10.3e} {rel:9.1e}   "
+              f"{'ok' if rel <= FD_RTOL else 'WRONG'}")
+        if rel > FD_RTOL:
+            wrong.append(name)
+    if not wrong:
+        print(f"all gradients match (relative error <= {FD_RTOL:g} against finite differences)")
+        return True
+    first = wrong[0]
+    if callable(first):
+        source, line = inspect.getsourcelines(first)
+        print(f"first wrong: {first.__name__}; look at its backward, from line {line}: "
+              f"{source[0].strip()}")
+    else:
+        print(f"first wrong: {first}, though every operation passes: look at forward() and "
+              "backward()")
+    return False
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scripts", nargs="*", default=MANUAL_STEPS,
-                        help="scripts with a hand-written backward() (default: steps 1 and 2)")
+                        help="scripts with a hand-written backward(), or an engine like step "
+                             "4's (default: steps 1, 2 and 4)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the batch (default: %(default)s)")
     args = parser.parse_args(argv)

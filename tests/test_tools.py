@@ -15,9 +15,10 @@ benchmark = load("benchmark")
 # --- check_gradients.py -----------------------------------------------------------------------
 
 def test_the_manual_steps_pass_the_gradient_check(capsys):
+    """Steps 1 and 2 (backward by hand) and step 4 (each operation's backward by hand)."""
     status, out, _ = run_main("check_gradients", [], capsys)
     assert status == 0, out
-    assert out.count("all gradients match") == 2
+    assert out.count("all gradients match") == 3
     assert "WRONG" not in out
 
 
@@ -121,6 +122,39 @@ def test_the_checker_says_what_it_needs_of_forward(tmp_path, capsys):
     status, out, _ = run_main("check_gradients", [str(path)], capsys)
     assert status == 1
     assert out.strip() == "mine.py: forward() must compute h_relu once, in a line `h_relu = ...`"
+
+
+TANH = """def tanh(a):
+    out = np.tanh(a.data)
+    return record(out, "TanhBackward", (a,), lambda g: ((1 - out ** 2) * g,), {"self": a})
+
+"""
+
+
+@pytest.mark.parametrize("change, culprit", [
+    (None, None),                                                         # step 4 as it is
+    (("lambda g: (2.0 * a.data * g,)", "lambda g: (a.data * g,)"), "square"),   # the 2 forgotten
+    (("def total(a):", TANH + "def total(a):"), None),                    # an operation added
+    (("def total(a):", TANH.replace("1 - out ** 2", "1 - out") + "def total(a):"), "tanh"),
+])
+def test_the_checker_judges_each_operation_of_an_engine(change, culprit, tmp_path, capsys):
+    """On step 4 or a copy: each operation's backward_fn against finite differences of its
+    forward, a learner's new one included, then the net's gradients."""
+    source = (ROOT / "two_layer_net_own_autograd.py").read_text()
+    if change:
+        assert source.count(change[0]) == 1
+        source = source.replace(*change)
+    path = tmp_path / "mine.py"
+    path.write_text(source)
+    status, out, _ = run_main("check_gradients", [str(path)], capsys)
+    checked = {name for name in re.findall(r"^(\w+) +\d +\S+ +\S+ +(?:ok|WRONG)$", out, re.M)}
+    added = {"tanh"} if change and "def tanh" in change[1] else set()
+    assert checked == {"mm", "relu", "sub", "square", "total"} | added, out
+    assert "the net: grad_w1 " in out and "the net: grad_w2 " in out
+    if culprit is None:
+        assert status == 0 and "WRONG" not in out and "all gradients match" in out, out
+    else:
+        assert status == 1 and f"first wrong: {culprit}; look at its backward, from line" in out
 
 
 def test_gradient_checker_rejects_a_missing_file(tmp_path, capsys):
