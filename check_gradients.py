@@ -29,6 +29,7 @@ Run:
 """
 import argparse
 import ast
+import functools
 import importlib.util
 import inspect
 import os
@@ -61,6 +62,21 @@ def make_batch(seed):
         w1, w2 = rng.standard_normal((D_in, H)), rng.standard_normal((H, D_out))
         if np.abs(x @ w1).min() > 0.05:
             return x, y, w1, w2
+
+
+def central_differences(function, value):
+    """d function() / d value[i] for every i, by central differences: value, an array that
+    function reads, is nudged in place by EPS each way, then restored."""
+    grad = np.zeros_like(value, dtype=np.float64)
+    for i in np.ndindex(value.shape):
+        saved = value[i]
+        value[i] = saved + EPS
+        plus = function()
+        value[i] = saved - EPS
+        minus = function()
+        value[i] = saved
+        grad[i] = (plus - minus) / (2 * EPS)
+    return grad
 
 
 def rest_of_forward(forward, variable):
@@ -107,16 +123,7 @@ def finite_differences(step, as_array, x, y, w1, w2):
     answers = {}
     for name, (variable, value) in points.items():
         value = np.array(value, dtype=np.float64)
-        grad = np.zeros_like(value)
-        for i in np.ndindex(value.shape):
-            saved = value[i]
-            value[i] = saved + EPS
-            plus = loss(variable, value)
-            value[i] = saved - EPS
-            minus = loss(variable, value)
-            value[i] = saved
-            grad[i] = (plus - minus) / (2 * EPS)
-        answers[name] = grad
+        answers[name] = central_differences(functools.partial(loss, variable, value), value)
     return answers
 
 
@@ -286,17 +293,12 @@ def check_operation(step, operation, rng):
         return f"could not run it on Values ({output})"
     g = rng.standard_normal(np.shape(output.data))      # the gradient of the output, any one
     grads = output.backward_fn(g)
+
+    def weighted_output():                            # its derivative by an input: g's share
+        return np.sum(operation(*inputs).data * g)
     rows = []
     for number, (value, grad) in enumerate(zip(inputs, grads)):
-        want = np.zeros_like(value.data)
-        for i in np.ndindex(value.data.shape):        # d sum(output * g) / d input[i]
-            saved = value.data[i]
-            value.data[i] = saved + EPS
-            plus = np.sum(operation(*inputs).data * g)
-            value.data[i] = saved - EPS
-            minus = np.sum(operation(*inputs).data * g)
-            value.data[i] = saved
-            want[i] = (plus - minus) / (2 * EPS)
+        want = central_differences(weighted_output, value.data)
         diff, rel = compare(grad, want) if grad is not None else (float("inf"), float("inf"))
         rows.append((number, diff, rel, rel <= FD_RTOL))
     return rows
@@ -324,21 +326,12 @@ def check_engine(step, path, seed):
     x, y, w1, w2 = make_batch(seed)
     loss, grad_w1, grad_w2 = step.loss_and_grads(x, y, w1, w2)
 
-    def loss_at(w1, w2):
+    def net_loss():                                   # through the script's own forward()
         values = step.as_values(x, y, w1, w2)
         return float(step.compute_loss(step.forward(values[0], values[2], values[3]),
                                        values[1]).data)
     for name, weight, grad in [("grad_w1", w1, grad_w1), ("grad_w2", w2, grad_w2)]:
-        want = np.zeros_like(weight)
-        for i in np.ndindex(weight.shape):
-            saved = weight[i]
-            weight[i] = saved + EPS
-            plus = loss_at(w1, w2)
-            weight[i] = saved - EPS
-            minus = loss_at(w1, w2)
-            weight[i] = saved
-            want[i] = (plus - minus) / (2 * EPS)
-        diff, rel = compare(grad, want)
+        diff, rel = compare(grad, central_differences(net_loss, weight))
         print(f"{'the net: ' + name:20} {diff:10.3e} {rel:9.1e}   "
               f"{'ok' if rel <= FD_RTOL else 'WRONG'}")
         if rel > FD_RTOL:
