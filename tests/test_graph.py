@@ -13,13 +13,17 @@ READMES = ["README.md", "README.zh-CN.md"]
 HEADER = "the graph, from the loss back to the leaves:"
 
 
-def printed_graph(capsys):
-    """(depth, line) of each node that `--show-graph --steps 1` prints, in order."""
-    status, out, err = run_main(REFERENCE, ["--show-graph", "--steps", "1", "--device", "cpu"],
-                                capsys)
+def printed_graph(capsys, name=REFERENCE, options=("--device", "cpu")):
+    """(depth, line) of each node that `name --show-graph --steps 1` prints, in order."""
+    status, out, err = run_main(name, ["--show-graph", "--steps", "1", *options], capsys)
     assert status == 0 and len(step_losses(out)) == 1, err
     lines = err.split(HEADER + "\n")[1].splitlines()
     return [((len(line) - len(line.lstrip())) // 2, line.strip()) for line in lines]
+
+
+def node_name(line):
+    """The node's name, at the start of a printed line ("MmBackward0, saved: ...")."""
+    return line.split(",")[0].split(":")[0]
 
 
 def edges(nodes):
@@ -49,7 +53,7 @@ def test_show_graph_prints_the_graph_autograd_recorded(capsys):
     def names(tree, depth):
         name, children = tree
         return [(depth, name)] + [pair for child in children for pair in names(child, depth + 1)]
-    assert [(depth, line.split(",")[0].split(":")[0]) for depth, line in nodes] == \
+    assert [(depth, node_name(line)) for depth, line in nodes] == \
         names(walked(loss.grad_fn), 1)
     # The nodes the README names (the same at both ends of the torch versions admitted).
     assert [name for _, name in names(walked(loss.grad_fn), 1)] == [
@@ -119,7 +123,7 @@ def test_readme_shows_the_printed_graph(readme, capsys):
     assert mermaid_edges(readme) == edges(nodes)
     text = (ROOT / readme).read_text(encoding="utf-8")
     table = re.findall(r"^\| `(\w*Backward\d*|AccumulateGrad)`", text, re.M)
-    assert table == [line.split(",")[0].split(":")[0] for _, line in nodes]
+    assert table == [node_name(line) for _, line in nodes]
 
 
 def test_gradcheck_passes_my_relu(capsys):
@@ -262,12 +266,8 @@ def test_own_autograd_prints_step_3s_graph(capsys):
              "ClampBackward1": "ReluBackward", "AccumulateGrad": "AccumulateGrad"}
     expected = []
     for depth, line in printed_graph(capsys):
-        name = line.split(",")[0].split(":")[0]
+        name = node_name(line)
         line = names[name] + line[len(name):]
         line = line.replace("a tensor", "an array").replace(", saved: alpha = 1", "")
         expected.append((depth, line.replace("saved: min = 0, ", "saved: ")))
-    status, out, err = run_main("two_layer_net_own_autograd", ["--show-graph", "--steps", "1"],
-                                capsys)
-    assert status == 0 and len(step_losses(out)) == 1, err
-    lines = err.split(HEADER + "\n")[1].splitlines()
-    assert [((len(line) - len(line.lstrip())) // 2, line.strip()) for line in lines] == expected
+    assert printed_graph(capsys, "two_layer_net_own_autograd", options=()) == expected
