@@ -53,10 +53,10 @@ def test_show_graph_prints_the_graph_autograd_recorded(capsys):
     def names(tree, depth):
         name, children = tree
         return [(depth, name)] + [pair for child in children for pair in names(child, depth + 1)]
-    assert [(depth, node_name(line)) for depth, line in nodes] == \
-        names(walked(loss.grad_fn), 1)
+    recorded = names(walked(loss.grad_fn), 1)
+    assert [(depth, node_name(line)) for depth, line in nodes] == recorded
     # The nodes the README names (the same at both ends of the torch versions admitted).
-    assert [name for _, name in names(walked(loss.grad_fn), 1)] == [
+    assert [name for _, name in recorded] == [
         "SumBackward0", "PowBackward0", "SubBackward0", "MmBackward0", "ClampBackward1",
         "MmBackward0", "AccumulateGrad", "AccumulateGrad"]
     # What each node saved: the clamp keeps h, as step 1's forward pass kept it; the product
