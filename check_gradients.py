@@ -9,16 +9,18 @@ nudged and run through the rest of your forward() (from the line that computes i
 compute_loss(). Where your forward pass runs on torch tensors (step 2), autograd follows it too,
 as a second answer. So a leaky ReLU with its backward passes, and a mean loss with the sum's
 backward fails at grad_y_pred. forward() must compute h, h_relu and y_pred each in a line of its
-own (`h = ...`) and return them. It prints a table with the largest absolute difference and the
-relative error of each, and then the first line of backward that goes wrong: a gradient
-computed from a wrong one is wrong too, so the first failure in chain-rule order is the line to
-look at.
+own (`h = ...`) and return them; it takes x and then the weights, w1 and w2, with biases b1 and
+b2 if your copy has them (as exercise 1.1's does), and backward() computes grad_b1 and grad_b2.
+It prints a table with the largest absolute difference and the relative error of each, and then
+the first line of backward that goes wrong: a gradient computed from a wrong one is wrong too,
+so the first failure in chain-rule order is the line to look at.
 
 Given an autograd engine like step 4's (two_layer_net_own_autograd.py, or your copy, with a
 Value and record()), it checks each operation instead: every function that calls record(),
 yours too (a tanh you added), runs on random float64 Values at least 0.1 away from 0, and the
 gradients its backward_fn returns are compared with central differences of its forward; then
-the net's gradients, from loss_and_grads(), with differences of its own forward() and loss.
+the net's gradients, from loss_and_grads(), with differences of its own forward() and loss
+(the biases' too, if forward() takes b1 and b2).
 
 Exit status: 0 when every gradient passes, 1 when one fails, 2 for bad input.
 
@@ -47,21 +49,36 @@ MANUAL_STEPS = [os.path.join(HERE, "two_layer_net_numpy.py"),
                 os.path.join(HERE, "two_layer_net_own_autograd.py")]
 # A small batch whose sizes all differ, so that a wrong transpose cannot go unnoticed.
 N, D_in, H, D_out = 5, 4, 3, 2
-# In chain-rule order: each gradient is computed from the ones before it.
-GRADIENTS = ["grad_y_pred", "grad_w2", "grad_h_relu", "grad_h", "grad_w1"]
+# The weights forward() may take after x, and their shapes: the steps' w1 and w2, and the
+# biases b1 and b2 of the exercise that adds them (h = x @ w1 + b1, y_pred = h_relu @ w2 + b2).
+SHAPES = {"w1": (D_in, H), "b1": (H,), "w2": (H, D_out), "b2": (D_out,)}
+# In chain-rule order: each gradient is computed from the ones before it (those of biases the
+# script has none of are left out).
+GRADIENTS = ["grad_y_pred", "grad_w2", "grad_b2", "grad_h_relu", "grad_h", "grad_w1", "grad_b1"]
 AUTOGRAD_RTOL = 1e-10      # the same maths in float64: only rounding differs
 FD_RTOL = 1e-6             # central differences with eps = 1e-6: error about eps**2 + 1e-16/eps
 EPS = 1e-6
 
 
-def make_batch(seed):
-    """x, y, w1, w2 in float64, with every h at least 0.05 away from ReLU's kink at 0."""
+def weight_names(step):
+    """The names of the weights that the script's forward() takes after x, in its order."""
+    names = list(inspect.signature(step.forward).parameters)[1:]
+    unknown = [name for name in names if name not in SHAPES]
+    if unknown:
+        raise ValueError(f"forward() takes {', '.join(unknown)}; check_gradients.py knows the "
+                         f"shapes of {', '.join(SHAPES)} only")
+    return names
+
+
+def make_batch(seed, names=("w1", "w2")):
+    """x, y and a dict of the weights `names` in float64, with every h = x @ w1 (+ b1) at least
+    0.05 away from ReLU's kink at 0."""
     rng = np.random.default_rng(seed)
     while True:
         x, y = rng.standard_normal((N, D_in)), rng.standard_normal((N, D_out))
-        w1, w2 = rng.standard_normal((D_in, H)), rng.standard_normal((H, D_out))
-        if np.abs(x @ w1).min() > 0.05:
-            return x, y, w1, w2
+        weights = {name: rng.standard_normal(SHAPES[name]) for name in names}
+        if np.abs(x @ weights["w1"] + weights.get("b1", 0.0)).min() > 0.05:
+            return x, y, weights
 
 
 def central_differences(function, value):
@@ -101,25 +118,26 @@ def rest_of_forward(forward, variable):
     return namespace[function.name]
 
 
-def finite_differences(step, as_array, x, y, w1, w2):
+def finite_differences(step, as_array, x, y, weights):
     """Central differences of the learner's own loss with respect to the weights and to every
     value of the forward pass that backward() takes: a change to each number, run through the
     learner's forward() and compute_loss()."""
-    h, h_relu, y_pred = [to_numpy(v) for v in step.forward(*map(as_array, (x, w1, w2)))]
+    h, h_relu, y_pred = [to_numpy(v) for v in step.forward(as_array(x), *map(as_array,
+                                                                             weights.values()))]
     rest = {name: rest_of_forward(step.forward, name) for name in ("h", "h_relu", "y_pred")}
 
     def loss(variable, value):
-        arrays = {"x": x, "w1": w1, "w2": w2}
+        arrays = {"x": x, **weights}
         if variable in rest:
             y_pred = rest[variable](**{k: as_array(v) for k, v in arrays.items()},
                                     **{variable: as_array(value)})
         else:
             arrays[variable] = value
-            y_pred = step.forward(*map(as_array, (arrays["x"], arrays["w1"], arrays["w2"])))[2]
+            y_pred = step.forward(*map(as_array, arrays.values()))[2]
         return float(step.compute_loss(y_pred, as_array(y)))
 
     points = {"grad_y_pred": ("y_pred", y_pred), "grad_h_relu": ("h_relu", h_relu),
-              "grad_h": ("h", h), "grad_w2": ("w2", w2), "grad_w1": ("w1", w1)}
+              "grad_h": ("h", h), **{f"grad_{k}": (k, v) for k, v in weights.items()}}
     answers = {}
     for name, (variable, value) in points.items():
         value = np.array(value, dtype=np.float64)
@@ -127,33 +145,32 @@ def finite_differences(step, as_array, x, y, w1, w2):
     return answers
 
 
-def autograd_answers(step, x, y, w1, w2):
+def autograd_answers(step, x, y, weights):
     """The same gradients from autograd, through the learner's own forward() and
     compute_loss(), keeping those of the values in between; None where they are numpy code,
     which autograd cannot follow."""
     if "torch" not in vars(step):
         return None
-    x, y, w1, w2 = [torch.tensor(a) for a in (x, y, w1, w2)]
-    w1.requires_grad_()
-    w2.requires_grad_()
-    h, h_relu, y_pred = step.forward(x, w1, w2)
+    x, y = torch.tensor(x), torch.tensor(y)
+    weights = {name: torch.tensor(a, requires_grad=True) for name, a in weights.items()}
+    h, h_relu, y_pred = step.forward(x, *weights.values())
     for tensor in (h, h_relu, y_pred):
         tensor.retain_grad()                # keep .grad of non-leaf tensors too
     step.compute_loss(y_pred, y).backward()
     return {"grad_y_pred": y_pred.grad, "grad_h_relu": h_relu.grad, "grad_h": h.grad,
-            "grad_w2": w2.grad, "grad_w1": w1.grad}
+            **{f"grad_{name}": weight.grad for name, weight in weights.items()}}
 
 
-def run_backward(step, as_array, x, y, w1, w2):
+def run_backward(step, as_array, x, y, weights):
     """Call the learner's backward() on their own forward pass, and return its local variables
     as it returns (or raises).
 
-    backward() returns only grad_w1 and grad_w2; the other gradients are its local variables.
+    backward() returns only the weights' gradients; the others are its local variables.
     sys.setprofile lets us see a function's locals at the moment it returns, without
     changing the function we check.
     """
     backward = step.backward
-    h, h_relu, y_pred = step.forward(*map(as_array, (x, w1, w2)))
+    h, h_relu, y_pred = step.forward(as_array(x), *map(as_array, weights.values()))
     seen = {}
 
     def profiler(frame, event, arg):
@@ -162,7 +179,7 @@ def run_backward(step, as_array, x, y, w1, w2):
 
     sys.setprofile(profiler)
     try:
-        backward(*map(as_array, (x, y, w2)), h, h_relu, y_pred)
+        backward(*map(as_array, (x, y, weights["w2"])), h, h_relu, y_pred)
         error = None
     except Exception as exception:            # a learner's backward may raise anything
         error = exception
@@ -204,21 +221,21 @@ def check(path, seed=0):
     # Hand the script the kind of arrays it works with: tensors if it imports torch.
     as_array = torch.from_numpy if "torch" in vars(step) else np.asarray
 
-    x, y, w1, w2 = make_batch(seed)
     try:
-        by_fd = finite_differences(step, as_array, x, y, w1, w2)
+        x, y, weights = make_batch(seed, weight_names(step))
+        by_fd = finite_differences(step, as_array, x, y, weights)
     except ValueError as error:
         print(f"{os.path.basename(path)}: {error}")
         return False
-    by_autograd = autograd_answers(step, x, y, w1, w2)
-    seen, error = run_backward(step, as_array, x, y, w1, w2)
+    by_autograd = autograd_answers(step, x, y, weights)
+    seen, error = run_backward(step, as_array, x, y, weights)
 
     print(f"{os.path.basename(path)}: backward() on a float64 batch with "
           f"N, D_in, H, D_out = {N}, {D_in}, {H}, {D_out}")
     print(f"{'gradient':12} {'vs autograd: max diff':>22} {'rel err':>9}   "
           f"{'vs finite diff: max diff':>25} {'rel err':>9}   result")
     first_wrong = None
-    for grad in GRADIENTS:
+    for grad in [grad for grad in GRADIENTS if grad in by_fd]:
         if grad not in seen:
             print(f"{grad:12} {'not computed':>22}")
             first_wrong = first_wrong or grad
@@ -323,19 +340,24 @@ def check_engine(step, path, seed):
                   f"{'ok' if ok else 'WRONG'}")
             if not ok and operation not in wrong:
                 wrong.append(operation)
-    x, y, w1, w2 = make_batch(seed)
-    loss, grad_w1, grad_w2 = step.loss_and_grads(x, y, w1, w2)
+    try:
+        x, y, weights = make_batch(seed, weight_names(step))
+    except ValueError as error:
+        print(f"{os.path.basename(path)}: {error}")
+        return False
+    loss, *grads = step.loss_and_grads(x, y, *weights.values())
 
     def net_loss():                                   # through the script's own forward()
-        values = step.as_values(x, y, w1, w2)
-        return float(step.compute_loss(step.forward(values[0], values[2], values[3]),
-                                       values[1]).data)
-    for name, weight, grad in [("grad_w1", w1, grad_w1), ("grad_w2", w2, grad_w2)]:
+        x_, y_, *weights_ = step.as_values(x, y, *weights.values())
+        return float(step.compute_loss(step.forward(x_, *weights_), y_).data)
+    for (name, weight), grad in zip(weights.items(), grads):
         diff, rel = compare(grad, central_differences(net_loss, weight))
-        print(f"{'the net: ' + name:20} {diff:10.3e} {rel:9.1e}   "
-              f"{'ok' if rel <= FD_RTOL else 'WRONG'}")
+        shape_note = ("" if np.shape(grad) == weight.shape else
+                      f" (shape {np.shape(grad)}, not {name}'s {weight.shape})")
+        print(f"{'the net: grad_' + name:20} {diff:10.3e} {rel:9.1e}   "
+              f"{'ok' if rel <= FD_RTOL else 'WRONG' + shape_note}")
         if rel > FD_RTOL:
-            wrong.append(name)
+            wrong.append(f"grad_{name}")
     if not wrong:
         print(f"all gradients match (relative error <= {FD_RTOL:g} against finite differences)")
         return True
