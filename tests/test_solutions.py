@@ -16,11 +16,13 @@ SOLUTIONS = {
     "numpy_biases": "two_layer_net_numpy",
     "numpy_mean_loss": "two_layer_net_numpy",
     "tensor_leaky_relu": "two_layer_net_tensor",
+    "tensor_mask_from_output": "two_layer_net_tensor",
     "autograd_biases": "two_layer_net_autograd",
     "autograd_mean_loss": "two_layer_net_autograd",
     "own_autograd_tanh": "two_layer_net_own_autograd",
     "own_autograd_biases": "two_layer_net_own_autograd",
     "custom_function_leaky_relu": "two_layer_net_custom_function",
+    "custom_function_loss": "two_layer_net_custom_function",
 }
 TORCH_FREE = ["numpy_biases", "numpy_mean_loss", "own_autograd_tanh", "own_autograd_biases"]
 
@@ -225,6 +227,56 @@ def test_the_leaky_relu_function_trains_as_the_leaky_relu_by_hand(capsys):
     by_hand = step_losses(run_main("solutions.tensor_leaky_relu", argv, capsys)[1])
     assert len(function) == len(by_hand) == 500
     np.testing.assert_allclose([v for _, v in function], [v for _, v in by_hand], rtol=1e-9)
+
+
+# --- Exercise 2.2 and 5.2: the same numbers, computed otherwise ---------------------------------
+
+def test_the_mask_from_the_output_needs_no_h_and_prints_step_2s_losses(tmp_path, capsys):
+    """h_relu <= 0 is h <= 0, number for number: the same operations on the same numbers, so
+    the same digits in float32 and float64. backward() reads no h: given None, it still runs."""
+    status, rows, out = checked(ROOT / "solutions" / "tensor_mask_from_output.py", capsys)
+    assert status == 0 and set(rows.values()) == {"ok"}, out
+    for dtype in ("float32", "float64"):
+        argv = ["--dtype", dtype, "--device", "cpu"]
+        assert run_main("solutions.tensor_mask_from_output", argv, capsys)[1] == run_main(
+            "two_layer_net_tensor", argv, capsys)[1]
+    step = solution("tensor_mask_from_output")
+    x, y, w1, w2 = [torch.tensor(a) for a in random_problem(10, 6, 5, 4, 3)]
+    h, h_relu, y_pred = step.forward(x, w1, w2)
+    for got, want in zip(step.backward(x, y, w2, None, h_relu, y_pred),
+                         step.backward(x, y, w2, h, h_relu, y_pred)):
+        assert torch.equal(got, want)
+    # A mask on the wrong side of the output is caught, at grad_h.
+    path = copy_with(tmp_path, "tensor_mask_from_output", [("grad_h[h_relu <= 0] = 0",
+                                                            "grad_h[h_relu > 0] = 0")])
+    status, _, out = checked(path, capsys)
+    assert status == 1 and "first wrong gradient: grad_h;" in out
+
+
+@pytest.mark.parametrize("backward, passes", [
+    ("return 2.0 * diff * grad_loss, None", True),      # the solution
+    ("return diff * grad_loss, None", False),           # the 2 forgotten
+    ("return -2.0 * diff * grad_loss, None", False),    # the sign of y - y_pred
+])
+def test_gradcheck_judges_the_loss_function(backward, passes, tmp_path, capsys):
+    path = copy_with(tmp_path, "custom_function_loss",
+                     [("return 2.0 * diff * grad_loss, None", backward)])
+    status, out, err = run_copy(path, ["--gradcheck"], capsys)
+    if passes:
+        assert status == 0 and "gradcheck passed: the backward of MyReLU and of MySumOfSquares" \
+            in out
+    else:
+        assert status == 1 and "Jacobian mismatch" in err and "Traceback" not in err
+
+
+def test_the_loss_function_prints_step_5s_losses(capsys):
+    """Torch's backward of pow(2) multiplies by 2 and by the incoming 1 too, both exact: the same
+    digits, in float32 and float64."""
+    for dtype in ("float32", "float64"):
+        argv = ["--dtype", dtype, "--device", "cpu"]
+        own = run_main("solutions.custom_function_loss", argv, capsys)[1]
+        assert own == run_main("two_layer_net_custom_function", argv, capsys)[1]
+        assert len(step_losses(own)) == 500
 
 
 # --- Exercise 3.1: biases by autograd ----------------------------------------------------------
