@@ -53,7 +53,7 @@ def test_a_planted_bug_is_caught_and_its_line_named(name, line, broken, culprit,
     lineno = source[:source.index(line)].count("\n") + 1
     assert f"line {lineno}: {broken}" in named
     rows = dict(re.findall(r"^(grad_\w+) .*?(ok|WRONG)", out, re.M))
-    order = check_gradients.GRADIENTS
+    order = [grad for grad in check_gradients.GRADIENTS if grad in rows]    # no biases here
     assert all(rows[g] == "ok" for g in order[:order.index(culprit)]), out
 
 
