@@ -19,6 +19,7 @@ import sys
 import textwrap
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from ladder import (
@@ -42,8 +43,9 @@ BENCHMARK = ["docs/benchmark.md", "docs/benchmark.zh-CN.md"]
 VERSIONS = ["docs/versions.md", "docs/versions.zh-CN.md"]
 COMPILE_PAGES = ["docs/compile.md", "docs/compile.zh-CN.md"]
 DDP_PAGES = ["docs/ddp.md", "docs/ddp.zh-CN.md"]
-TWINS = [READMES, BENCHMARK, VERSIONS, COMPILE_PAGES, DDP_PAGES]     # (English, Chinese)
-LEARNER_PAGES = READMES + BENCHMARK + VERSIONS + COMPILE_PAGES + DDP_PAGES
+EXERCISES = ["docs/exercises.md", "docs/exercises.zh-CN.md"]
+TWINS = [READMES, BENCHMARK, VERSIONS, COMPILE_PAGES, DDP_PAGES, EXERCISES]  # (English, Chinese)
+LEARNER_PAGES = READMES + BENCHMARK + VERSIONS + COMPILE_PAGES + DDP_PAGES + EXERCISES
 PAGES = LEARNER_PAGES + ["CONTRIBUTING.md"]
 TOOLS = ["autograd_rules", "benchmark", "check_gradients", "plot_losses"]
 BLOCK = re.compile(r"(?:<!-- from (\S+) -->\n)?```(\w*)\n(.*?)```", re.S)
@@ -141,8 +143,12 @@ def shown_commands():
 
 
 @pytest.mark.parametrize("command", shown_commands())
-def test_command_runs_and_exits_0(command, capsys, torchrun_runs):
+def test_command_runs_and_exits_0(command, capsys, torchrun_runs, monkeypatch):
+    monkeypatch.chdir(ROOT)                    # the pages' commands run from the repository
     words = shlex.split(command)
+    if words[0] == "cp":                       # the exercises' copy of a step: not made here
+        assert (ROOT / words[1]).is_file() and not (ROOT / words[2]).exists(), command
+        return
     if words[:3] == ["python", "-m", "pytest"]:
         # Tests of this very suite, which runs them: each path is a test file of it.
         for path in words[3:]:
@@ -167,17 +173,50 @@ def test_command_runs_and_exits_0(command, capsys, torchrun_runs):
                                 text=True, timeout=120)
         assert result.returncode == 0, result.stdout
         return
+    status, _, err = run_python_command(command, capsys)
+    assert status == 0, err
+
+
+def run_python_command(command, capsys):
+    """`python script.py ...` of a page, run as main(argv) in this process: (status, stdout,
+    stderr). A step or solution that would train for 500 steps trains for 3."""
+    words = shlex.split(command)
     assert words[0] == "python" and words[1].endswith(".py"), f"no rule to run {command!r}"
-    name = words[1][:-3]
+    name = words[1][:-3].replace("/", ".")     # solutions/x.py: the module solutions.x
     argv = words[2:]
     if name in SHORT_RUNS and not argv:       # shortened, and shared with test_tools.py
-        status, _, err = short_run(name)
-        assert status == 0, err
-        return
-    if name in SCRIPTS:
+        return short_run(name)
+    if name in SCRIPTS or (name.startswith("solutions.") and "--steps" not in argv
+                           and "--gradcheck" not in argv):
         argv += ["--steps", "3"]
-    status, _, err = run_main(name, argv, capsys)
-    assert status == 0, err
+    return run_main(name, argv, capsys)
+
+
+def shown_outputs(page):
+    """(commands, lines) for each ```text block of a page: the lines that the commands of the
+    ```sh block before it print, each a whole line of their output."""
+    found, last_commands = [], None
+    for _, lang, lines in blocks(page):
+        if lang == "sh":
+            last_commands = [line for line in lines if line]
+        elif lang == "text" and last_commands:
+            found.append((last_commands, lines))
+    return found
+
+
+def test_shown_output_is_what_the_command_prints(capsys, monkeypatch):
+    """docs/exercises.md (its Chinese twin has the same blocks: see the twins' test)."""
+    monkeypatch.chdir(ROOT)
+    shown = shown_outputs(EXERCISES[0])
+    assert len(shown) >= 4
+    for commands_, lines in shown:
+        printed = []
+        for command in commands_:
+            status, out, err = run_python_command(command, capsys)
+            assert status == 0, err
+            printed += (out + err).splitlines()
+        for line in lines:
+            assert line in printed, f"{commands_} did not print {line!r}:\n" + "\n".join(printed)
 
 
 def test_quick_start_is_what_ci_runs():
@@ -256,6 +295,29 @@ def check_defaults():
         assert (defaults.steps, defaults.seed, defaults.print_every) == (500, 0, 1)
         lr = defaults.lr if defaults.lr is not None else load(name).OPTIMIZERS["sgd"][1]
         assert lr == (1e-4 if name == "dynamic_net" else 1e-6)
+
+
+def check_exercise_rates_and_slopes():
+    """docs/exercises.md: the mean loss's rate is 640 times the sum's; the leaky slope."""
+    for name, step in [("numpy_mean_loss", "two_layer_net_numpy"),
+                       ("autograd_mean_loss", "two_layer_net_autograd")]:
+        module = load(f"solutions.{name}")
+        assert module.LEARNING_RATE == 6.4e-4
+        assert module.LEARNING_RATE == pytest.approx(module.N * module.D_out * load(step)
+                                                     .LEARNING_RATE, rel=1e-12)
+    for name in ["tensor_leaky_relu", "custom_function_leaky_relu"]:
+        assert load(f"solutions.{name}").SLOPE == 0.01
+
+
+def check_tanh_rates():
+    """docs/exercises.md: with tanh, step 4's rate only halves the loss in 500 steps, and the
+    solution's 1e-3 brings it to about 0.06 (float64: rounding moves the last digits only)."""
+    tanh = load("solutions.own_autograd_tanh")
+    assert tanh.LEARNING_RATE == 1e-3
+    slow = tanh.train(*tanh.make_data(0, np.float64), learning_rate=1e-6, print_every=0)
+    assert 0.4 < slow[-1] / slow[0] < 0.6
+    fast = tanh.train(*tanh.make_data(0, np.float64), print_every=0)
+    assert f"{fast[-1]:.1g}" == "0.06", fast[-1]
 
 
 def check_sizes():
@@ -524,12 +586,15 @@ CLAIMS = [
     claim(READMES, ["1e-6", "1e-4", "0.03"], check_nn_linear_start),
     claim(READMES, ["0.03", "0.1"], check_nn_linear_bound),
     claim(READMES, ["0.1", "1e-6", "1e-7"], check_gradcheck_wants_float64_away_from_the_kink),
+    claim(EXERCISES, ["6.4e-4", "0.01"], check_exercise_rates_and_slopes),
+    claim(EXERCISES, ["1e-3", "0.06"], check_tanh_rates),
 ]
 
 # Figures in the prose that no check can reproduce, each with its reason. (Versions are
 # allowed too: those of .ci/lowest.txt and the requirements' bounds, and VERSION_NAMES.)
 ALLOWED = {
-    "1e-9": "step 11's float64 losses against step 3's: checked by tests/test_ddp.py (rtol=1e-9)",
+    "1e-9": "float64 losses compared with rtol=1e-9: step 11's with step 3's (tests/test_ddp.py), "
+            "exercise 5.1's with 2.1's (tests/test_solutions.py)",
     "1.5": "a target for step 10 (times the floor), and a measured time (s); not a result",
     "3.96": "step 10 run alone on the H100: a one-off measurement, recorded",
     "0.892": "step 10 run alone on the H100: a one-off measurement, recorded",
@@ -584,11 +649,12 @@ def test_stated_figures_hold(figures, check):
 def test_every_figure_in_the_prose_is_checked(page):
     """A figure written in a page's prose (a decimal, in scientific notation, or with
     thousands separators) is a claim's, a cell of the page's own tables (times measured and
-    recorded there), a version, or ALLOWED with its reason: a new figure cannot slip in
-    unchecked."""
+    recorded there), a version, an exercise's number, or ALLOWED with its reason: a new figure
+    cannot slip in unchecked."""
     covered = {figure for figures, _ in CLAIMS for figure in figures.get(page, [])}
     covered |= table_cells(page) | set(ALLOWED) | VERSION_NAMES
     covered |= set(lowest_pins().values()) | set(lower_bounds().values())
+    covered |= set(re.findall(r"^### (\d+\.\d+) ", text(EXERCISES[0]), re.M))   # their names
     unchecked = sorted({figure for figure in FIGURE.findall(prose(page))} - covered)
     assert not unchecked, f"{page}: figures no claim checks (add a claim, or ALLOWED): {unchecked}"
 
@@ -631,6 +697,21 @@ def test_local_links_and_pictures_exist(page):
         assert "docs/losses.png" in local
     for target in local:
         assert ((ROOT / page).parent / target).exists(), target
+
+
+def github_anchor(heading):
+    """The anchor GitHub gives a heading: lower case, punctuation dropped (CJK letters kept),
+    spaces made hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_links_to_a_heading_find_it(page):
+    for target, anchor in re.findall(r"\]\(([^)#\s]*\.md)#([^)\s]+)\)", text(page)):
+        linked = (ROOT / page).parent / target
+        anchors = {github_anchor(h) for h in re.findall(r"^#+ (.*)$", linked.read_text(
+            encoding="utf-8"), re.M)}
+        assert anchor in anchors, (page, target, anchor)
 
 
 @pytest.mark.parametrize("page", PAGES)
