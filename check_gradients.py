@@ -22,7 +22,8 @@ gradients its backward_fn returns are compared with central differences of its f
 the net's gradients, from loss_and_grads(), with differences of its own forward() and loss
 (the biases' too, if forward() takes b1 and b2).
 
-Exit status: 0 when every gradient passes, 1 when one fails, 2 for bad input.
+Exit status: 0 when every gradient passes, 1 when one fails or the script cannot be checked
+(it says why), 2 for a bad command line.
 
 Run:
     python check_gradients.py                           # steps 1, 2 and 4
@@ -96,18 +97,26 @@ def central_differences(function, value):
     return grad
 
 
+def assigns(node, variable):
+    """Whether the statement node sets variable alone (`h = ...`, `h += ...`)."""
+    if isinstance(node, ast.Assign):
+        return [getattr(target, "id", None) for target in node.targets] == [variable]
+    return isinstance(node, (ast.AugAssign, ast.AnnAssign)) and \
+        getattr(node.target, "id", None) == variable
+
+
 def rest_of_forward(forward, variable):
-    """The learner's forward pass from the line that computes `variable` on, as a function of
-    forward's arguments and that variable, returning y_pred: the lines before it are left out,
-    so that a change to `variable` flows through the learner's own code, whatever it is."""
+    """The learner's forward pass after the last line that sets `variable` (`h = x @ w1`, or a
+    `h += b1` after it), as a function of forward's arguments and that variable, returning
+    y_pred: the lines before are left out, so that a change to `variable` flows through the
+    learner's own code, whatever it is."""
     tree = ast.parse(textwrap.dedent(inspect.getsource(forward)))
     function = tree.body[0]
-    assigned = [i for i, node in enumerate(function.body) if isinstance(node, ast.Assign)
-                and [target.id for target in node.targets if isinstance(target, ast.Name)]
-                == [variable]]
-    if len(assigned) != 1:
-        raise ValueError(f"forward() must compute {variable} once, in a line `{variable} = ...`")
-    function.body = function.body[assigned[0] + 1:]
+    assigned = [i for i, node in enumerate(function.body) if assigns(node, variable)]
+    if not assigned:
+        raise ValueError(f"forward() must compute {variable} in a line of its own, "
+                         f"`{variable} = ...`")
+    function.body = function.body[assigned[-1] + 1:]
     if isinstance(function.body[-1], ast.Return):     # return h, h_relu, y_pred: the last
         function.body[-1] = ast.Return(ast.Name("y_pred", ast.Load()))
     function.args.args.append(ast.arg(variable))
@@ -126,15 +135,15 @@ def finite_differences(step, as_array, x, y, weights):
                                                                              weights.values()))]
     rest = {name: rest_of_forward(step.forward, name) for name in ("h", "h_relu", "y_pred")}
 
-    def loss(variable, value):
+    def loss(variable, value):                # copies: the code may change them in place
         arrays = {"x": x, **weights}
         if variable in rest:
-            y_pred = rest[variable](**{k: as_array(v) for k, v in arrays.items()},
-                                    **{variable: as_array(value)})
+            y_pred = rest[variable](**{k: as_array(v.copy()) for k, v in arrays.items()},
+                                    **{variable: as_array(value.copy())})
         else:
             arrays[variable] = value
-            y_pred = step.forward(*map(as_array, arrays.values()))[2]
-        return float(step.compute_loss(y_pred, as_array(y)))
+            y_pred = step.forward(*[as_array(v.copy()) for v in arrays.values()])[2]
+        return float(step.compute_loss(y_pred, as_array(y.copy())))
 
     points = {"grad_y_pred": ("y_pred", y_pred), "grad_h_relu": ("h_relu", h_relu),
               "grad_h": ("h", h), **{f"grad_{k}": (k, v) for k, v in weights.items()}}
@@ -248,7 +257,8 @@ def check(path, seed=0):
             auto_diff, auto_rel = compare(seen[grad], by_autograd[grad])
             auto = f"{auto_diff:22.3e} {auto_rel:9.1e}"
             ok = auto_rel <= AUTOGRAD_RTOL and fd_rel <= FD_RTOL
-        shape_note = "" if to_numpy(seen[grad]).shape == by_fd[grad].shape else " (wrong shape)"
+        got_shape, want_shape = to_numpy(seen[grad]).shape, by_fd[grad].shape
+        shape_note = "" if got_shape == want_shape else f" (shape {got_shape}, not {want_shape})"
         print(f"{grad:12} {auto}   {fd_diff:25.3e} {fd_rel:9.1e}   "
               f"{'ok' if ok else 'WRONG' + shape_note}")
         if not ok and first_wrong is None:
@@ -302,22 +312,34 @@ def operation_inputs(step, operation, rng):
     return None, reason
 
 
+def judged(grad, want, of):
+    """(max diff, rel err, ok, a note: how grad, meant to be the gradient of `of`, went wrong)."""
+    if grad is None:
+        return float("inf"), float("inf"), False, " (not computed)"
+    diff, rel = compare(grad, want)
+    shape = np.shape(to_numpy(grad))
+    note = "" if shape == np.shape(want) else f" (shape {shape}, not {of}'s {np.shape(want)})"
+    return diff, rel, rel <= FD_RTOL, note
+
+
 def check_operation(step, operation, rng):
     """Each input's gradient from operation's backward_fn, against central differences of its
-    forward: (rows of (input number, max diff, rel err, ok), or an error message)."""
+    forward: (rows of (input number, max diff, rel err, ok, note), or an error message)."""
     inputs, output = operation_inputs(step, operation, rng)
     if inputs is None:
         return f"could not run it on Values ({output})"
     g = rng.standard_normal(np.shape(output.data))      # the gradient of the output, any one
-    grads = output.backward_fn(g)
+    try:
+        grads = output.backward_fn(g)
+    except Exception as error:                          # a learner's backward_fn may raise
+        return f"its backward_fn raised {type(error).__name__}: {error}"
 
     def weighted_output():                            # its derivative by an input: g's share
         return np.sum(operation(*inputs).data * g)
     rows = []
     for number, (value, grad) in enumerate(zip(inputs, grads)):
         want = central_differences(weighted_output, value.data)
-        diff, rel = compare(grad, want) if grad is not None else (float("inf"), float("inf"))
-        rows.append((number, diff, rel, rel <= FD_RTOL))
+        rows.append((number, *judged(grad, want, f"input {number}")))
     return rows
 
 
@@ -335,9 +357,9 @@ def check_engine(step, path, seed):
             print(f"{operation.__name__:14} {rows}")
             wrong.append(operation)
             continue
-        for number, diff, rel, ok in rows:
+        for number, diff, rel, ok, note in rows:
             print(f"{operation.__name__:14} {number:5} {diff:10.3e} {rel:9.1e}   "
-                  f"{'ok' if ok else 'WRONG'}")
+                  f"{'ok' if ok else 'WRONG' + note}")
             if not ok and operation not in wrong:
                 wrong.append(operation)
     try:
@@ -345,19 +367,27 @@ def check_engine(step, path, seed):
     except ValueError as error:
         print(f"{os.path.basename(path)}: {error}")
         return False
-    loss, *grads = step.loss_and_grads(x, y, *weights.values())
 
     def net_loss():                                   # through the script's own forward()
         x_, y_, *weights_ = step.as_values(x, y, *weights.values())
         return float(step.compute_loss(step.forward(x_, *weights_), y_).data)
+    try:        # as_values() and loss_and_grads() take the weights in forward()'s order
+        loss, *grads = step.loss_and_grads(x, y, *weights.values())
+        net_loss()
+    except Exception as error:                        # a copy changed in one place, not all
+        print(f"the net could not be run: {type(error).__name__}: {error} (as_values() and "
+              f"loss_and_grads() take x, y and then forward()'s weights: "
+              f"{', '.join(weights)})")
+        return False
+    shapes_wrong = []
     for (name, weight), grad in zip(weights.items(), grads):
-        diff, rel = compare(grad, central_differences(net_loss, weight))
-        shape_note = ("" if np.shape(grad) == weight.shape else
-                      f" (shape {np.shape(grad)}, not {name}'s {weight.shape})")
+        diff, rel, ok, note = judged(grad, central_differences(net_loss, weight), name)
         print(f"{'the net: grad_' + name:20} {diff:10.3e} {rel:9.1e}   "
-              f"{'ok' if rel <= FD_RTOL else 'WRONG' + shape_note}")
-        if rel > FD_RTOL:
+              f"{'ok' if ok else 'WRONG' + note}")
+        if not ok:
             wrong.append(f"grad_{name}")
+            if "shape" in note:
+                shapes_wrong.append(name)
     if not wrong:
         print(f"all gradients match (relative error <= {FD_RTOL:g} against finite differences)")
         return True
@@ -366,6 +396,11 @@ def check_engine(step, path, seed):
         source, line = inspect.getsourcelines(first)
         print(f"first wrong: {first.__name__}; look at its backward, from line {line}: "
               f"{source[0].strip()}")
+    elif shapes_wrong:          # the operations were checked on inputs of one shape only
+        name = shapes_wrong[0]
+        print(f"first wrong: {first}, of another shape than {name}: the operation that takes "
+              f"{name} gets a gradient of its output's shape, and must return one of {name}'s "
+              "(a bias added to every row: summed over the rows)")
     else:
         print(f"first wrong: {first}, though every operation passes: look at forward() and "
               "backward()")

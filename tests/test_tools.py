@@ -121,7 +121,8 @@ def test_the_checker_says_what_it_needs_of_forward(tmp_path, capsys):
     path.write_text(source.replace(line, both))
     status, out, _ = run_main("check_gradients", [str(path)], capsys)
     assert status == 1
-    assert out.strip() == "mine.py: forward() must compute h_relu once, in a line `h_relu = ...`"
+    assert out.strip() == ("mine.py: forward() must compute h_relu in a line of its own, "
+                           "`h_relu = ...`")
 
 
 TANH = """def tanh(a):
