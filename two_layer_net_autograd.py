@@ -38,8 +38,8 @@ def compute_loss(y_pred, y):
     return (y_pred - y).pow(2).sum()      # sum of squared errors, a tensor of shape ()
 
 def loss_and_grads(x, y, w1, w2):
-    """The loss and its gradients at (w1, w2), on fresh leaves, for check_gradients.py and the
-    tests (training does not use it); the arguments are left unchanged."""
+    """The loss and its gradients at (w1, w2), on fresh leaves, for the tests (training does not use
+    it); the arguments are left unchanged."""
     w1, w2 = w1.detach().requires_grad_(), w2.detach().requires_grad_()
     loss = compute_loss(forward(x, w1, w2), y)
     loss.backward()

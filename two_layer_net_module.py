@@ -47,8 +47,8 @@ class TwoLayerNet(torch.nn.Module):
 compute_loss = torch.nn.MSELoss(reduction="sum")
 
 def loss_and_grads(x, y, w1, w2):
-    """The loss and its gradients at (w1, w2), for check_gradients.py and the tests (training
-    does not use it); the arguments are left unchanged."""
+    """The loss and its gradients at (w1, w2), for the tests (training does not use it); the
+    arguments are left unchanged."""
     model = TwoLayerNet(w1, w2)
     loss = compute_loss(model(x), y)
     loss.backward()

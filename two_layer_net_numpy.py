@@ -45,8 +45,8 @@ def backward(x, y, w2, h, h_relu, y_pred):
     return grad_w1, grad_w2
 
 def loss_and_grads(x, y, w1, w2):
-    """The loss and its gradients at (w1, w2), for check_gradients.py and the tests (training
-    does not use it); the arguments are left unchanged."""
+    """The loss and its gradients at (w1, w2), for the tests (training does not use it); the
+    arguments are left unchanged."""
     h, h_relu, y_pred = forward(x, w1, w2)
     grad_w1, grad_w2 = backward(x, y, w2, h, h_relu, y_pred)
     return float(compute_loss(y_pred, y)), grad_w1, grad_w2

@@ -44,8 +44,8 @@ def make_model(w1, w2):
 compute_loss = torch.nn.MSELoss(reduction="sum")
 
 def loss_and_grads(x, y, w1, w2):
-    """The loss and its gradients at (w1, w2), for check_gradients.py and the tests (training
-    does not use it); the arguments are left unchanged."""
+    """The loss and its gradients at (w1, w2), for the tests (training does not use it); the
+    arguments are left unchanged."""
     model = make_model(w1, w2)
     loss = compute_loss(model(x), y)
     loss.backward()

@@ -2,9 +2,10 @@
 
 Changed from two_layer_net_autograd.py: the net is y_pred = relu(x @ w1 + b1) @ w2 + b2. The
 biases start at 0 and require grad, as w1 and w2 do, so they are leaves of the graph; that is
-all their gradients need. Autograd records the two additions (AddBackward0 in --show-graph), and
-their backward sums the gradient over the rows each bias was added to, as exercise 1.1's
-grad_b1 and grad_b2 do by hand. The update, and the clearing of .grad, cover four tensors now.
+all their gradients need. Autograd records the two additions (AddBackward0 in --show-graph),
+whose backward passes the gradient on unchanged; autograd then sums it over the rows each bias
+was added to, down to the bias's shape, as exercise 1.1's grad_b1 and grad_b2 do by hand. The
+update, and the clearing of .grad, cover four tensors now, and --show-graph names the biases.
 
 Check it:  python solutions/autograd_biases.py --show-graph --steps 1
 Run it:    python solutions/autograd_biases.py   (on CUDA, else Apple MPS, else the CPU; --help)

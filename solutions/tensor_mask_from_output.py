@@ -1,11 +1,12 @@
 """Exercise 2.2, solved: step 2's backward pass with ReLU's mask read from its output.
 
-Changed from two_layer_net_tensor.py: one line of backward(). Since h_relu = max(h, 0), h_relu
+Changed from two_layer_net_tensor.py: the mask in backward(). Since h_relu = max(h, 0), h_relu
 is 0 exactly where h <= 0, so the mask h_relu <= 0 is step 2's mask h <= 0, number for number,
 and backward() no longer needs h: a forward pass that kept only h_relu would do. It still takes
-h, as check_gradients.py calls it so, but does not read it. This is what a framework chooses when
-it decides what a node saves: torch.relu's node keeps its output, the clamp step 3 uses keeps its
-input (step 3's --show-graph prints it). The losses are step 2's, digit for digit.
+h, as check_gradients.py calls it so, and deletes it first: a line that read it would raise. This
+is what a framework chooses when it decides what a node saves: torch.relu's node keeps its
+output, the clamp step 3 uses keeps its input, h (the `self` that step 3's --show-graph prints
+for ClampBackward1). The losses are step 2's, digit for digit.
 
 Check it:  python check_gradients.py solutions/tensor_mask_from_output.py
 Run it:    python solutions/tensor_mask_from_output.py   (on CUDA, else Apple MPS, else the CPU)
@@ -39,6 +40,7 @@ def compute_loss(y_pred, y):
 
 def backward(x, y, w2, h, h_relu, y_pred):
     """Gradients of the loss with respect to w1 and w2, by the chain rule."""
+    del h                                 # not needed: a line that read h would now raise
     grad_y_pred = 2.0 * (y_pred - y)      # (N, D_out)
     grad_w2 = h_relu.T @ grad_y_pred      # (H, D_out)
     grad_h_relu = grad_y_pred @ w2.T      # (N, H)
@@ -48,8 +50,8 @@ def backward(x, y, w2, h, h_relu, y_pred):
     return grad_w1, grad_w2
 
 def loss_and_grads(x, y, w1, w2):
-    """The loss and its gradients at (w1, w2), for check_gradients.py and the tests (training
-    does not use it); the arguments are left unchanged."""
+    """The loss and its gradients at (w1, w2), for the tests (training does not use it); the
+    arguments are left unchanged."""
     h, h_relu, y_pred = forward(x, w1, w2)
     grad_w1, grad_w2 = backward(x, y, w2, h, h_relu, y_pred)
     return compute_loss(y_pred, y).item(), grad_w1, grad_w2
