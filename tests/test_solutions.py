@@ -123,6 +123,21 @@ def test_the_step_unchanged_fails_the_biases_check(name, capsys):
     assert status == 0 and not {"grad_b1", "the net: grad_b1"} & set(rows)
 
 
+@pytest.mark.parametrize("name", ["numpy_biases", "autograd_biases"])
+def test_biases_start_at_0_and_then_move_the_losses(name, tmp_path, capsys):
+    """Exercises 1.1 and 3.1's check: the first loss is the step's (adding 0 is exact), the
+    next ones are not; a copy that forgets to update the biases prints the step's losses."""
+    argv = ["--steps", "3"] + ([] if name in TORCH_FREE else ["--device", "cpu"])
+    step = run_main(SOLUTIONS[name], argv, capsys)[1].splitlines()
+    own = run_main(f"solutions.{name}", argv, capsys)[1].splitlines()
+    assert own[0] == step[0] and own[1] != step[1]
+    # b1's update line (indented once more in step 3's copy: under torch.no_grad()), and b2's
+    update = "            b1 -= learning_rate * b1.grad\n" if name == "autograd_biases" else \
+        "        b1 -= learning_rate * grad_b1\n"
+    forgot = copy_with(tmp_path, name, [(update, ""), (update.replace("1", "2"), "")])
+    assert run_copy(forgot, argv, capsys)[1].splitlines() == step
+
+
 def test_a_bias_added_in_place_is_judged_right(tmp_path, capsys):
     """`h = x @ w1` then `h += b1`: the differences start after the last line that sets h, and
     run on copies, which the copy's in-place addition cannot change."""
@@ -276,6 +291,12 @@ def test_the_mask_from_the_output_needs_no_h_and_prints_step_2s_losses(tmp_path,
     for got, want in zip(step.backward(x, y, w2, None, h_relu, y_pred),
                          step.backward(x, y, w2, h, h_relu, y_pred)):
         assert torch.equal(got, want)
+    # Step 2's mask, reading h, raises after `del h`, and the checker names its line.
+    path = copy_with(tmp_path, "tensor_mask_from_output", [("grad_h[h_relu <= 0] = 0",
+                                                            "grad_h[h <= 0] = 0")])
+    status, _, out = checked(path, capsys)
+    assert status == 1 and re.search(r"backward\(\) raised UnboundLocalError at line \d+: "
+                                     r"grad_h\[h <= 0\] = 0", out), out
     # A mask on the wrong side of the output is caught, at grad_h.
     path = copy_with(tmp_path, "tensor_mask_from_output", [("grad_h[h_relu <= 0] = 0",
                                                             "grad_h[h_relu > 0] = 0")])
