@@ -1,6 +1,7 @@
 """Fixtures that parametrise a test over the steps of the ladder, and the scripts' own runs."""
 import concurrent.futures
 import gc
+import importlib.util
 import os
 import re
 import subprocess
@@ -201,8 +202,15 @@ def pytest_collection_modifyitems(session, config, items):
     # What collection imported (torch, numpy, the tests' modules: hundreds of thousands of
     # objects) is out of the collector's sight from here on, once its garbage is gone: each full
     # collection, the tests' own gc.collect() calls among them, would walk it all again (0.2 to
-    # 0.4 s each on this machine, about 4.5 s of the suite's CPU time). What the tests make is
-    # collected as before.
+    # 0.4 s each on this machine, and a run makes about 25). So are the big modules that the
+    # selected tests would import later (step 10's torch.compile, the plot's matplotlib),
+    # imported now. What the tests make is collected as before.
+    modules = {item.module.__name__ for item in items}
+    if modules & {"test_compile", "test_tools"}:
+        import torch._dynamo  # noqa: F401
+        import torch._inductor.compile_fx  # noqa: F401
+    if "test_tools" in modules and importlib.util.find_spec("matplotlib"):
+        import matplotlib.pyplot  # noqa: F401
     gc.collect()
     gc.freeze()
 

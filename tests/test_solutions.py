@@ -9,7 +9,15 @@ import sys
 import numpy as np
 import pytest
 import torch
-from ladder import ROOT, load, random_problem, run_main, step_losses
+from ladder import (
+    ROOT,
+    default_data,
+    default_losses,
+    load,
+    random_problem,
+    run_main,
+    step_losses,
+)
 
 # Solution -> the step it changes.
 SOLUTIONS = {
@@ -205,15 +213,15 @@ def test_the_mean_loss_with_640_times_the_rate_makes_the_steps_of_the_sum(name, 
     1e-8 (the two runs round differently, about 1e-16 a step; measured: 3e-10 at most). In
     float32, the first three to 1e-5: rounding parts the runs later."""
     step = SOLUTIONS[name]
-    for dtype, count, rtol in [("float64", 500, 1e-8), ("float32", 3, 1e-5)]:
-        argv = ["--dtype", dtype, "--steps", str(count)]
-        if name != "numpy_mean_loss":
-            argv += ["--device", "cpu"]
-        mean = np.array([loss for _, loss in step_losses(run_main(f"solutions.{name}", argv,
-                                                                  capsys)[1])])
-        total = np.array([loss for _, loss in step_losses(run_main(step, argv, capsys)[1])])
-        assert len(mean) == len(total) == count
-        np.testing.assert_allclose(mean * 640, total, rtol=rtol, atol=0)
+    mean = solution(name).train(*default_data(step, 0, "float64"), print_every=0)
+    total = default_losses(step, 0, "float64")        # the step's own run, shared by tests
+    assert len(mean) == len(total) == 500
+    np.testing.assert_allclose(np.array(mean) * 640, total, rtol=1e-8, atol=0)
+    argv = ["--dtype", "float32", "--steps", "3"] + ([] if name in TORCH_FREE else
+                                                     ["--device", "cpu"])
+    mean = [loss for _, loss in step_losses(run_main(f"solutions.{name}", argv, capsys)[1])]
+    total = [loss for _, loss in step_losses(run_main(step, argv, capsys)[1])]
+    np.testing.assert_allclose(np.array(mean) * 640, total, rtol=1e-5, atol=0)
 
 
 def test_the_mean_loss_with_the_sums_rate_fails_that_check(tmp_path, capsys):
@@ -282,10 +290,9 @@ def test_the_mask_from_the_output_needs_no_h_and_prints_step_2s_losses(tmp_path,
     None, it still runs."""
     status, rows, out = checked(ROOT / "solutions" / "tensor_mask_from_output.py", capsys)
     assert status == 0 and set(rows.values()) == {"ok"}, out
-    argv = ["--device", "cpu"]
-    assert run_main("solutions.tensor_mask_from_output", argv, capsys)[1] == run_main(
-        "two_layer_net_tensor", argv, capsys)[1]
     step = solution("tensor_mask_from_output")
+    assert tuple(step.train(*default_data("two_layer_net_tensor", 0), print_every=0)) == \
+        default_losses("two_layer_net_tensor", 0)
     x, y, w1, w2 = [torch.tensor(a) for a in random_problem(10, 6, 5, 4, 3)]
     h, h_relu, y_pred = step.forward(x, w1, w2)
     for got, want in zip(step.backward(x, y, w2, None, h_relu, y_pred),
@@ -323,10 +330,9 @@ def test_gradcheck_judges_the_loss_function(backward, passes, tmp_path, capsys):
 def test_the_loss_function_prints_step_5s_losses(capsys):
     """Torch's backward of pow(2) multiplies by 2 and by the incoming 1 too, both exact: the same
     digits (in any dtype: the default's are checked)."""
-    argv = ["--device", "cpu"]
-    own = run_main("solutions.custom_function_loss", argv, capsys)[1]
-    assert own == run_main("two_layer_net_custom_function", argv, capsys)[1]
-    assert len(step_losses(own)) == 500
+    step = "two_layer_net_custom_function"
+    own = solution("custom_function_loss").train(*default_data(step, 0), print_every=0)
+    assert len(own) == 500 and tuple(own) == default_losses(step, 0)
 
 
 # --- Exercise 3.1: biases by autograd ----------------------------------------------------------
