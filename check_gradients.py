@@ -98,16 +98,21 @@ def central_differences(function, value):
 
 
 def assigns(node, variable):
-    """Whether the statement node sets variable alone (`h = ...`, `h += ...`)."""
+    """Whether the statement node sets variable, or some of its numbers, alone (`h = ...`,
+    `h += ...`, `h_relu[h <= 0] = 0`)."""
+    def is_variable(target):
+        if isinstance(target, ast.Subscript):
+            target = target.value
+        return isinstance(target, ast.Name) and target.id == variable
     if isinstance(node, ast.Assign):
-        return [getattr(target, "id", None) for target in node.targets] == [variable]
-    return isinstance(node, (ast.AugAssign, ast.AnnAssign)) and \
-        getattr(node.target, "id", None) == variable
+        return len(node.targets) == 1 and is_variable(node.targets[0])
+    return isinstance(node, (ast.AugAssign, ast.AnnAssign)) and is_variable(node.target)
 
 
 def rest_of_forward(forward, variable):
     """The learner's forward pass after the last line that sets `variable` (`h = x @ w1`, or a
-    `h += b1` after it), as a function of forward's arguments and that variable, returning
+    `h += b1` or `h_relu[...] = ...` after it), as a function of forward's arguments and that
+    variable, returning
     y_pred: the lines before are left out, so that a change to `variable` flows through the
     learner's own code, whatever it is."""
     tree = ast.parse(textwrap.dedent(inspect.getsource(forward)))
@@ -156,10 +161,7 @@ def finite_differences(step, as_array, x, y, weights):
 
 def autograd_answers(step, x, y, weights):
     """The same gradients from autograd, through the learner's own forward() and
-    compute_loss(), keeping those of the values in between; None where they are numpy code,
-    which autograd cannot follow."""
-    if "torch" not in vars(step):
-        return None
+    compute_loss() on tensors, keeping those of the values in between."""
     x, y = torch.tensor(x), torch.tensor(y)
     weights = {name: torch.tensor(a, requires_grad=True) for name, a in weights.items()}
     h, h_relu, y_pred = step.forward(x, *weights.values())
@@ -218,6 +220,18 @@ def lines_of(function, name):
     return [(first + i, line.strip()) for i, line in enumerate(source) if pattern.match(line)]
 
 
+def array_kind(step, x, weights):
+    """np.asarray if the script's forward() computes with numpy arrays (it returns them), else
+    torch.from_numpy: a copy of step 2 computes with tensors (and may fail on arrays)."""
+    try:
+        y_pred = step.forward(x.copy(), *[weight.copy() for weight in weights.values()])[2]
+        if isinstance(y_pred, np.ndarray):
+            return np.asarray
+    except Exception:                                 # it wants tensors
+        pass
+    return torch.from_numpy
+
+
 def check(path, seed=0):
     """Print the table for one script; True when every gradient passes."""
     name = os.path.splitext(os.path.basename(path))[0]
@@ -226,17 +240,25 @@ def check(path, seed=0):
     spec.loader.exec_module(step)
     if hasattr(step, "Value") and hasattr(step, "record"):     # an engine, as step 4's
         return check_engine(step, path, seed)
+    if not callable(getattr(step, "backward", None)):
+        print(f"{os.path.basename(path)}: no backward() of its own to check: steps 3 and 5 "
+              "leave the backward pass to autograd (check a Function of your own with "
+              "torch.autograd.gradcheck, as step 5's --gradcheck does)")
+        return False
     backward = step.backward
-    # Hand the script the kind of arrays it works with: tensors if it imports torch.
-    as_array = torch.from_numpy if "torch" in vars(step) else np.asarray
-
     try:
         x, y, weights = make_batch(seed, weight_names(step))
+        as_array = array_kind(step, x, weights)      # numpy arrays, or tensors (step 2)
         by_fd = finite_differences(step, as_array, x, y, weights)
+        by_autograd = autograd_answers(step, x, y, weights) if as_array is torch.from_numpy \
+            else None
     except ValueError as error:
         print(f"{os.path.basename(path)}: {error}")
         return False
-    by_autograd = autograd_answers(step, x, y, weights)
+    except Exception as error:                     # the learner's forward() or loss raised
+        print(f"{os.path.basename(path)}: its forward() and compute_loss() could not run on a "
+              f"small float64 batch: {type(error).__name__}: {error}")
+        return False
     seen, error = run_backward(step, as_array, x, y, weights)
 
     print(f"{os.path.basename(path)}: backward() on a float64 batch with "
@@ -267,15 +289,21 @@ def check(path, seed=0):
     if error is not None:
         frame = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == path]
         where = f"line {frame[-1].lineno}: {frame[-1].line}" if frame else "backward()"
-        print(f"backward() raised {type(error).__name__} at {where}\n  {error}")
+        print(f"backward() raised {type(error).__name__} at {where}\n  {error}\n(the rows above "
+              "judge its variables as they were when it stopped)")
         return False
     if first_wrong is None:
         against = "" if by_autograd is None else f"<= {AUTOGRAD_RTOL:g} against autograd, "
         print(f"all gradients match (relative error {against}<= {FD_RTOL:g} against finite "
               "differences)")
         return True
+    lines = lines_of(backward, first_wrong)
+    if not lines:
+        print(f"first wrong gradient: {first_wrong}: backward() has no line that sets it; the "
+              "checker reads backward()'s variables by these names")
+        return False
     print(f"first wrong gradient: {first_wrong}; look at")
-    for lineno, line in lines_of(backward, first_wrong):
+    for lineno, line in lines:
         print(f"  line {lineno}: {line}")
     return False
 
@@ -402,8 +430,9 @@ def check_engine(step, path, seed):
               f"{name} gets a gradient of its output's shape, and must return one of {name}'s "
               "(a bias added to every row: summed over the rows)")
     else:
-        print(f"first wrong: {first}, though every operation passes: look at forward() and "
-              "backward()")
+        print(f"first wrong: {first}, though every operation passes on inputs of one shape: "
+              f"look at the backward_fn of the operation that takes {first[5:]}, for an input of "
+              "another shape than its output (a bias added to every row), then at forward()")
     return False
 
 

@@ -87,6 +87,15 @@ OWN_CHANGES = [
     ("two_layer_net_tensor", [LEAKY_TORCH, ("grad_h[h <= 0] = 0 ", "grad_h[h <= 0] *= 0.01 ")],
      None),
     ("two_layer_net_tensor", [MEAN_TORCH], "grad_y_pred"),
+    # ReLU in two statements, as step 1's backward writes its mask: the differences run after
+    # the last one (and on copies, which the mask cannot change)
+    ("two_layer_net_numpy",
+     [("h_relu = np.maximum(h, 0)", "h_relu = h.copy()\n    h_relu[h <= 0] = 0")], None),
+    ("two_layer_net_tensor",
+     [("h_relu = h.clamp(min=0)", "h_relu = h.clone()\n    h_relu[h <= 0] *= 0.01"),
+      ("grad_h[h <= 0] = 0 ", "grad_h[h <= 0] *= 0.01 ")], None),
+    # A copy of step 1 that imports torch still computes with numpy: it is judged on arrays
+    ("two_layer_net_numpy", [("import numpy as np\n", "import numpy as np\nimport torch\n")], None),
 ]
 
 
@@ -109,6 +118,26 @@ def test_the_checker_judges_the_learners_own_forward_pass_and_loss(name, changes
     else:
         assert status == 1 and f"first wrong gradient: {culprit};" in out, out
     assert ("n/a (numpy)" in out) == (name == "two_layer_net_numpy")      # autograd on tensors
+
+
+@pytest.mark.parametrize("name, changes, message", [
+    ("two_layer_net_autograd", [], "mine.py: no backward() of its own to check: steps 3 and 5 "
+     "leave the backward pass to autograd"),
+    ("two_layer_net_numpy", [("grad_w2 = h_relu.T", "grad_weights2 = h_relu.T"),
+                             ("return grad_w1, grad_w2", "return grad_w1, grad_weights2")],
+     "first wrong gradient: grad_w2: backward() has no line that sets it; the checker reads "
+     "backward()'s variables by these names"),
+])
+def test_the_checker_says_why_it_cannot_judge(name, changes, message, tmp_path, capsys):
+    """One line saying why, status 1, no traceback."""
+    source = (ROOT / f"{name}.py").read_text()
+    for line, changed in changes:
+        assert source.count(line) == 1
+        source = source.replace(line, changed)
+    path = tmp_path / "mine.py"
+    path.write_text(source)
+    status, out, err = run_main("check_gradients", [str(path)], capsys)
+    assert status == 1 and message in out and "Traceback" not in out + err, out
 
 
 def test_the_checker_says_what_it_needs_of_forward(tmp_path, capsys):
