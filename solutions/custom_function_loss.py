@@ -1,12 +1,13 @@
 """Exercise 5.2, solved: step 5 with the loss, too, as our own autograd Function.
 
 Changed from two_layer_net_custom_function.py: MySumOfSquares computes the loss. Its forward
-saves y_pred - y; its backward gets the gradient of the loss with respect to the loss itself, a
-tensor of shape () that is 1 when backward() starts from this loss, and returns a gradient for
-each input of forward, in order: 2 * (y_pred - y) times it for y_pred, and None for y, which
-needs none. --gradcheck checks MySumOfSquares too, with y not requiring grad. The losses are
-step 5's, digit for digit: torch's backward of pow(2) also multiplies y_pred - y by 2 and by
-a gradient of 1, both exact, so the gradients are the same numbers.
+saves y_pred - y; its backward gets grad_loss, the gradient with respect to its output, a
+tensor of shape () that is 1 when backward() starts from this loss (gradcheck also runs it
+with 0: it must be multiplied in), and returns a gradient for each input of forward, in
+order: 2 * (y_pred - y) times it for y_pred, and None for y, which needs none. --gradcheck
+checks MySumOfSquares too, with y not requiring grad. The losses are step 5's, digit for
+digit: torch's backward of pow(2) also multiplies y_pred - y by 2 and by a gradient of 1,
+both exact, so the gradients are the same numbers.
 
 Check it:  python solutions/custom_function_loss.py --gradcheck
 Run it:    python solutions/custom_function_loss.py   (on CUDA, else Apple MPS, else the CPU)

@@ -309,6 +309,22 @@ def check_exercise_rates_and_slopes():
         assert load(f"solutions.{name}").SLOPE == 0.01
 
 
+def check_exercise_losses():
+    """docs/exercises.md: in float64, the second loss of exercises 1.1 and 3.1 and of steps 1 and
+    3, to the unit (their rounding is some 1e-8 of a unit); 4.1's first loss, and step 4's."""
+    def losses(name, dtype, steps):
+        module = load(f"solutions.{name}")
+        data = module.make_data(0, np.float64) if name in ("numpy_biases", "own_autograd_tanh") \
+            else module.make_data(0, getattr(torch, dtype), "cpu")
+        return module.train(*data, steps=steps, print_every=0)
+    assert round(losses("numpy_biases", "float64", 2)[1]) == 28_951_882
+    assert round(default_losses("two_layer_net_numpy", 0, "float64")[1]) == 28_895_386
+    assert round(losses("autograd_biases", "float64", 2)[1]) == 22_768_592
+    assert round(default_losses("two_layer_net_autograd", 0, "float64")[1]) == 22_739_449
+    assert round(losses("own_autograd_tanh", "float64", 1)[0]) == 63_760
+    assert round(default_losses("two_layer_net_own_autograd", 0, "float64")[0] / 1e6, 1) == 31.5
+
+
 def check_tanh_rates():
     """docs/exercises.md, exercise 4.1: x @ w1's numbers are about 30 in size; at step 4's rate
     the loss falls only from about 64 to about 34 thousand in 500 steps; of 1e-3 to 4e-3, the
@@ -592,6 +608,9 @@ CLAIMS = [
     claim(READMES, ["0.03", "0.1"], check_nn_linear_bound),
     claim(READMES, ["0.1", "1e-6", "1e-7"], check_gradcheck_wants_float64_away_from_the_kink),
     claim(EXERCISES, ["6.4e-4", "0.01"], check_exercise_rates_and_slopes),
+    claim(EXERCISES, ["28,951,882", "28,895,386", "22,768,592", "22,739,449", "63,760", "31.5"],
+          check_exercise_losses,
+          chinese=["28,951,882", "28,895,386", "22,768,592", "22,739,449", "63,760"]),
     claim(EXERCISES, ["1e-3", "2e-3", "3e-3", "4e-3", "1e-6"], check_tanh_rates,
           chinese=["1e-3", "2e-3", "3e-3", "4e-3", "1e-6", "6.4", "3.4"]),
 ]

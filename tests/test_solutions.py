@@ -185,6 +185,17 @@ def test_an_add_that_does_not_sum_the_broadcast_rows_fails_at_the_bias(tmp_path,
     assert "first wrong: grad_b1, of another shape than b1: the operation that takes b1" in out
 
 
+def test_an_add_that_averages_the_rows_is_pointed_at(tmp_path, capsys):
+    """g.mean(axis=0) has b's shape, and every operation passes on inputs of one shape: the net's
+    bias gradients fail, and the checker points at the operation that takes the bias."""
+    path = copy_with(tmp_path, "own_autograd_biases", [
+        ("grad_b = g.sum(axis=0) if", "grad_b = g.mean(axis=0) if")])
+    status, rows, out = checked(path, capsys)
+    assert status == 1 and rows["add 1"] == "ok" and rows["the net: grad_b1"] == "WRONG", out
+    assert "first wrong: grad_b1, though every operation passes on inputs of one shape: look at " \
+        "the backward_fn of the operation that takes b1" in out
+
+
 def test_an_add_for_rows_only_is_named_with_the_shapes(tmp_path, capsys):
     """Summing always, add is wrong where both inputs have one shape: the row says so."""
     path = copy_with(tmp_path, "own_autograd_biases", [
@@ -311,20 +322,24 @@ def test_the_mask_from_the_output_needs_no_h_and_prints_step_2s_losses(tmp_path,
     assert status == 1 and "first wrong gradient: grad_h;" in out
 
 
-@pytest.mark.parametrize("backward, passes", [
-    ("return 2.0 * diff * grad_loss, None", True),      # the solution
-    ("return diff * grad_loss, None", False),           # the 2 forgotten
-    ("return -2.0 * diff * grad_loss, None", False),    # the sign of y - y_pred
+@pytest.mark.parametrize("backward, message", [
+    ("return 2.0 * diff * grad_loss, None", None),                          # the solution
+    ("return diff * grad_loss, None", "Jacobian mismatch"),                 # the 2 forgotten
+    ("return -2.0 * diff * grad_loss, None", "Jacobian mismatch"),          # y - y_pred's sign
+    ("return 2.0 * diff, None", "backward not multiplied by grad_output"),  # grad_loss ignored
+    ("return 2.0 * diff * grad_loss", "returned an incorrect number of gradients"),   # y's left out
 ])
-def test_gradcheck_judges_the_loss_function(backward, passes, tmp_path, capsys):
+def test_gradcheck_judges_the_loss_function(backward, message, tmp_path, capsys):
+    """gradcheck also runs a backward with a gradient of 0, which one that ignores grad_loss
+    fails; any failure is a line, status 1."""
     path = copy_with(tmp_path, "custom_function_loss",
                      [("return 2.0 * diff * grad_loss, None", backward)])
     status, out, err = run_copy(path, ["--gradcheck"], capsys)
-    if passes:
+    if message is None:
         assert status == 0 and "gradcheck passed: the backward of MyReLU and of MySumOfSquares" \
             in out
     else:
-        assert status == 1 and "Jacobian mismatch" in err and "Traceback" not in err
+        assert status == 1 and message in err and "Traceback" not in err, err
 
 
 def test_the_loss_function_prints_step_5s_losses(capsys):
