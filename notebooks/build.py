@@ -108,6 +108,17 @@ def ladder(readme):
     return re.findall(r"^\| \d+ \| \[`(\w+)\.py`\]", readme, re.M)
 
 
+def exercises(readme, name):
+    """The README ladder's link to the exercises of the step `name`, as a "Try this" item, or
+    None: the exercises page, one folder up from notebooks/."""
+    found = re.search(rf"^\| \d+ \| \[`{name}\.py`\].*\| \[([\d., ]+)\]\((docs/exercises\.md#"
+                      r"[^)]+)\) \|$", readme, re.M)
+    if not found:
+        return None
+    return (f"Exercises [{found[1]}](../{found[2]}), each with the command that checks your "
+            "answer, and its worked solution under `solutions/`.")
+
+
 def readme_section(readme, step):
     """The README's "## Step <step>: ..." section: its title, and its text after the heading."""
     found = re.search(rf"^## (Step {step}:[^\n]*)\n(.*?)(?=^## )", readme, re.M | re.S)
@@ -204,8 +215,9 @@ def build(name, step, readme):
     if rest:
         cells.append(nbformat.v4.new_markdown_cell(rest))
     cells.append(nbformat.v4.new_code_cell(TRAIN.get(name, DEFAULT_TRAIN) + "\n" + DRAW))
+    tries = TRY[name] + [item for item in [exercises(readme, name)] if item]
     cells.append(nbformat.v4.new_markdown_cell(
-        "## Try this\n\n" + "\n".join(f"- {item}" for item in TRY[name])))
+        "## Try this\n\n" + "\n".join(f"- {item}" for item in tries)))
     for number, cell in enumerate(cells):
         cell["id"] = f"{name.replace('_', '-')}-{number}"    # fixed ids: a rebuild is identical
     notebook = nbformat.v4.new_notebook(cells=cells)

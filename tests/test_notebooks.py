@@ -80,6 +80,23 @@ def test_the_notebook_cells_are_the_lesson_and_no_command_line():
         assert all(not cell.get("outputs") for cell in notebook.cells), f"{name}: outputs"
 
 
+def test_steps_1_to_5_end_with_their_exercises():
+    """Their "Try this" cell links the step's section of docs/exercises.md, one folder up."""
+    import nbformat
+    from test_readme import github_anchor
+
+    headings = re.findall(r"^## (.*)$", (ROOT / "docs" / "exercises.md").read_text(
+        encoding="utf-8"), re.M)
+    for step, name in enumerate(SCRIPTS, start=1):
+        last = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4).cells[-1].source
+        links = re.findall(r"\]\(\.\./docs/exercises\.md#([^)]+)\)", last)
+        if step <= 5:
+            assert links == [github_anchor(headings[step - 1])], (name, links)
+            assert headings[step - 1].startswith(f"Step {step}:")
+        else:
+            assert links == [], name
+
+
 def outputs(notebook):
     """Every output of the notebook's code cells, in order."""
     return [output for cell in notebook.cells if cell.cell_type == "code"
