@@ -112,9 +112,8 @@ def assigns(node, variable):
 def rest_of_forward(forward, variable):
     """The learner's forward pass after the last line that sets `variable` (`h = x @ w1`, or a
     `h += b1` or `h_relu[...] = ...` after it), as a function of forward's arguments and that
-    variable, returning
-    y_pred: the lines before are left out, so that a change to `variable` flows through the
-    learner's own code, whatever it is."""
+    variable, returning y_pred: the lines before are left out, so that a change to `variable`
+    flows through the learner's own code, whatever it is."""
     tree = ast.parse(textwrap.dedent(inspect.getsource(forward)))
     function = tree.body[0]
     assigned = [i for i, node in enumerate(function.body) if assigns(node, variable)]
@@ -271,18 +270,15 @@ def check(path, seed=0):
             print(f"{grad:12} {'not computed':>22}")
             first_wrong = first_wrong or grad
             continue
-        fd_diff, fd_rel = compare(seen[grad], by_fd[grad])
+        fd_diff, fd_rel, ok, note = judged(seen[grad], by_fd[grad], grad[len("grad_"):])
         if by_autograd is None:                           # numpy code: no autograd
             auto = f"{'n/a (numpy)':>22} {'':>9}"
-            ok = fd_rel <= FD_RTOL
         else:
             auto_diff, auto_rel = compare(seen[grad], by_autograd[grad])
             auto = f"{auto_diff:22.3e} {auto_rel:9.1e}"
-            ok = auto_rel <= AUTOGRAD_RTOL and fd_rel <= FD_RTOL
-        got_shape, want_shape = to_numpy(seen[grad]).shape, by_fd[grad].shape
-        shape_note = "" if got_shape == want_shape else f" (shape {got_shape}, not {want_shape})"
+            ok = ok and auto_rel <= AUTOGRAD_RTOL
         print(f"{grad:12} {auto}   {fd_diff:25.3e} {fd_rel:9.1e}   "
-              f"{'ok' if ok else 'WRONG' + shape_note}")
+              f"{'ok' if ok else 'WRONG' + note}")
         if not ok and first_wrong is None:
             first_wrong = grad
 
@@ -431,8 +427,9 @@ def check_engine(step, path, seed):
               "(a bias added to every row: summed over the rows)")
     else:
         print(f"first wrong: {first}, though every operation passes on inputs of one shape: "
-              f"look at the backward_fn of the operation that takes {first[5:]}, for an input of "
-              "another shape than its output (a bias added to every row), then at forward()")
+              f"look at the backward_fn of the operation that takes {first[len('grad_'):]}, for "
+              "an input of another shape than its output (a bias added to every row), then at "
+              "forward()")
     return False
 
 

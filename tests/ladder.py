@@ -3,6 +3,7 @@ import contextlib
 import functools
 import gc
 import importlib
+import importlib.util
 import io
 import re
 import tempfile
@@ -113,12 +114,47 @@ def load(name):
 
 def run_main(name, argv, capsys):
     """main(argv) of a script or tool: its exit status, standard output and standard error."""
+    return main_of(load(name), argv, capsys)
+
+
+def main_of(module, argv, capsys):
     try:
-        status = load(name).main(argv)
+        status = module.main(argv)
     except SystemExit as exit_:           # argparse exits on --help and on bad input
         status = exit_.code
     out, err = capsys.readouterr()
     return status, out, err
+
+
+def edited_copy(script, changes, folder, name=None):
+    """A learner's copy: the script at ROOT/script (a step, or solutions/...), written to folder
+    (under its own name, or `name`) with each (line, changed line) made; each line must stand
+    in it once. Its path."""
+    source = (ROOT / script).read_text(encoding="utf-8")
+    for line, changed in changes:
+        assert source.count(line) == 1, line
+        source = source.replace(line, changed)
+    path = Path(folder) / (name or Path(script).name)
+    path.write_text(source, encoding="utf-8")
+    return path
+
+
+def checked(path, capsys):
+    """check_gradients.py on a script: its status, the result of each row of its table (keyed
+    "grad_b1", "the net: grad_b1", or an operation and its input, "add 1"), and its output."""
+    status, out, _ = run_main("check_gradients", [str(path)], capsys)
+    rows = dict(re.findall(r"^((?:the net: )?grad_\w+) .*?(ok|WRONG\b.*)$", out, re.M))
+    rows.update({f"{op} {number}": result for op, number, result in re.findall(
+        r"^(\w+) +(\d) +\S+ +\S+ +(ok|WRONG\b.*)$", out, re.M)})
+    return status, rows, out
+
+
+def run_copy(path, argv, capsys):
+    """main(argv) of the script at path, loaded in this process: (status, stdout, stderr)."""
+    spec = importlib.util.spec_from_file_location(f"copy_of_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return main_of(module, argv, capsys)
 
 
 # The tools' slow runs, made once per session and read by every test that needs them: the

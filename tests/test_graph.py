@@ -2,12 +2,20 @@
 READMEs show that very graph (a table beside step 1, and a mermaid picture); autograd_rules.py
 shows each rule it states; step 5's gradcheck passes MyReLU and catches a wrong backward in a
 learner's copy."""
-import importlib.util
 import re
 
 import pytest
 import torch
-from ladder import REFERENCE, ROOT, default_data, load, run_main, step_losses
+from ladder import (
+    REFERENCE,
+    ROOT,
+    default_data,
+    edited_copy,
+    load,
+    run_copy,
+    run_main,
+    step_losses,
+)
 
 READMES = ["README.md", "README.zh-CN.md"]
 HEADER = "the graph, from the loss back to the leaves:"
@@ -141,19 +149,9 @@ def test_gradcheck_passes_my_relu(capsys):
 ])
 def test_gradcheck_catches_a_wrong_backward_in_a_copy(wrong_line, tmp_path, capsys):
     """A learner's copy of step 5 with one wrong line in MyReLU.backward, run as they would."""
-    source = (ROOT / "two_layer_net_custom_function.py").read_text(encoding="utf-8")
-    right_line = "grad_h[h <= 0] = 0 "
-    assert source.count(right_line) == 1
-    copy = tmp_path / "my_relu_copy.py"
-    copy.write_text(source.replace(right_line, wrong_line + " "), encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("my_relu_copy", copy)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    try:
-        status = module.main(["--gradcheck"])
-    except SystemExit as exit_:
-        status = exit_.code
-    out, err = capsys.readouterr()
+    copy = edited_copy("two_layer_net_custom_function.py",
+                       [("grad_h[h <= 0] = 0 ", wrong_line + " ")], tmp_path, "my_relu_copy.py")
+    status, out, err = run_copy(copy, ["--gradcheck"], capsys)
     assert status == 1 and out == ""
     assert re.match(r"\S+: gradcheck failed: Jacobian mismatch", err), err
     assert "numerical:" in err and "analytical:" in err and "Traceback" not in err

@@ -1,7 +1,6 @@
 """The exercises' worked solutions (solutions/, docs/exercises.md): each runs like its step, passes
 its exercise's check, and the check fails where it should: on the step unchanged, and on a copy
 of the solution with one mistake a learner makes."""
-import importlib.util
 import re
 import subprocess
 import sys
@@ -11,10 +10,13 @@ import pytest
 import torch
 from ladder import (
     ROOT,
+    checked,
     default_data,
     default_losses,
+    edited_copy,
     load,
     random_problem,
+    run_copy,
     run_main,
     step_losses,
 )
@@ -39,38 +41,9 @@ def solution(name):
     return load(f"solutions.{name}")
 
 
-def copy_with(tmp_path, name, changes, folder="solutions"):
-    """A copy of solutions/name.py (or of a step, folder "") with each (line, changed line)."""
-    source = (ROOT / folder / f"{name}.py").read_text(encoding="utf-8")
-    for line, changed in changes:
-        assert source.count(line) == 1, line
-        source = source.replace(line, changed)
-    path = tmp_path / f"{name}.py"
-    path.write_text(source, encoding="utf-8")
-    return path
-
-
-def run_copy(path, argv, capsys):
-    """main(argv) of the script at path, in this process: (status, stdout, stderr)."""
-    spec = importlib.util.spec_from_file_location(f"copy_of_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    try:
-        status = module.main(argv)
-    except SystemExit as exit_:
-        status = exit_.code
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def checked(path, capsys):
-    """check_gradients.py on a script: its status, the result of each row of its table (keyed
-    "grad_b1", "the net: grad_b1", or an operation and its input, "add 1"), and its output."""
-    status, out, _ = run_main("check_gradients", [str(path)], capsys)
-    rows = dict(re.findall(r"^((?:the net: )?grad_\w+) .*?(ok|WRONG\b.*)$", out, re.M))
-    rows.update({f"{op} {number}": result for op, number, result in re.findall(
-        r"^(\w+) +(\d) +\S+ +\S+ +(ok|WRONG\b.*)$", out, re.M)})
-    return status, rows, out
+def copy_with(tmp_path, name, changes):
+    """A learner's copy of solutions/name.py, with each (line, changed line)."""
+    return edited_copy(f"solutions/{name}.py", changes, tmp_path)
 
 
 def test_every_exercise_has_its_solution_and_nothing_else_is_there():

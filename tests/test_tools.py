@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ladder import ROOT, SHORT_RUNS, load, run_main, short_run
+from ladder import ROOT, SHORT_RUNS, checked, edited_copy, load, run_main, short_run
 
 check_gradients = load("check_gradients")
 benchmark = load("benchmark")
@@ -41,18 +41,15 @@ PLANTED_BUGS = [
 def test_a_planted_bug_is_caught_and_its_line_named(name, line, broken, culprit, tmp_path,
                                                      capsys):
     source = (ROOT / f"{name}.py").read_text()
-    assert source.count(line) == 1
-    path = tmp_path / f"{name}.py"
-    path.write_text(source.replace(line, broken))
+    path = edited_copy(f"{name}.py", [(line, broken)], tmp_path)
 
-    status, out, _ = run_main("check_gradients", [str(path)], capsys)
+    status, rows, out = checked(path, capsys)
     assert status == 1, out
     assert f"first wrong gradient: {culprit};" in out
     named = out.split("look at", 1)[1]
     assert broken in named                   # the broken line itself is shown, with its number
     lineno = source[:source.index(line)].count("\n") + 1
     assert f"line {lineno}: {broken}" in named
-    rows = dict(re.findall(r"^(grad_\w+) .*?(ok|WRONG)", out, re.M))
     order = [grad for grad in check_gradients.GRADIENTS if grad in rows]    # no biases here
     assert all(rows[g] == "ok" for g in order[:order.index(culprit)]), out
 
@@ -63,8 +60,7 @@ def test_a_planted_bug_is_caught_and_its_line_named(name, line, broken, culprit,
 ])
 def test_a_wrong_transpose_is_reported_at_its_line(line, broken, tmp_path, capsys):
     source = (ROOT / "two_layer_net_numpy.py").read_text()
-    path = tmp_path / "mine.py"
-    path.write_text(source.replace(line, broken))
+    path = edited_copy("two_layer_net_numpy.py", [(line, broken)], tmp_path, "mine.py")
     lineno = source[:source.index(line)].count("\n") + 1
     status, out, err = run_main("check_gradients", [str(path)], capsys)
     assert status == 1
@@ -106,12 +102,7 @@ def test_the_checker_judges_the_learners_own_forward_pass_and_loss(name, changes
     """The finite differences (and, on tensors, autograd) run through the copy's own forward()
     and compute_loss(): a right leaky ReLU or mean loss passes with the backward that matches
     it, and fails, at the first gradient it changes, with the old one."""
-    source = (ROOT / f"{name}.py").read_text()
-    for line, changed in changes:
-        assert source.count(line) == 1, line
-        source = source.replace(line, changed)
-    path = tmp_path / "mine.py"
-    path.write_text(source)
+    path = edited_copy(f"{name}.py", changes, tmp_path, "mine.py")
     status, out, _ = run_main("check_gradients", [str(path)], capsys)
     if culprit is None:
         assert status == 0 and "all gradients match" in out, out
@@ -130,24 +121,16 @@ def test_the_checker_judges_the_learners_own_forward_pass_and_loss(name, changes
 ])
 def test_the_checker_says_why_it_cannot_judge(name, changes, message, tmp_path, capsys):
     """One line saying why, status 1, no traceback."""
-    source = (ROOT / f"{name}.py").read_text()
-    for line, changed in changes:
-        assert source.count(line) == 1
-        source = source.replace(line, changed)
-    path = tmp_path / "mine.py"
-    path.write_text(source)
+    path = edited_copy(f"{name}.py", changes, tmp_path, "mine.py")
     status, out, err = run_main("check_gradients", [str(path)], capsys)
     assert status == 1 and message in out and "Traceback" not in out + err, out
 
 
 def test_the_checker_says_what_it_needs_of_forward(tmp_path, capsys):
-    source = (ROOT / "two_layer_net_numpy.py").read_text()
     line = ("    h_relu = np.maximum(h, 0)     # (N, H)\n"
             "    y_pred = h_relu @ w2          # (N, D_out)")
-    assert source.count(line) == 1
-    path = tmp_path / "mine.py"
     both = "    h_relu, y_pred = np.maximum(h, 0), np.maximum(h, 0) @ w2"    # one line for two
-    path.write_text(source.replace(line, both))
+    path = edited_copy("two_layer_net_numpy.py", [(line, both)], tmp_path, "mine.py")
     status, out, _ = run_main("check_gradients", [str(path)], capsys)
     assert status == 1
     assert out.strip() == ("mine.py: forward() must compute h_relu in a line of its own, "
@@ -170,16 +153,13 @@ TANH = """def tanh(a):
 def test_the_checker_judges_each_operation_of_an_engine(change, culprit, tmp_path, capsys):
     """On step 4 or a copy: each operation's backward_fn against finite differences of its
     forward, a learner's new one included, then the net's gradients."""
-    source = (ROOT / "two_layer_net_own_autograd.py").read_text()
-    if change:
-        assert source.count(change[0]) == 1
-        source = source.replace(*change)
-    path = tmp_path / "mine.py"
-    path.write_text(source)
-    status, out, _ = run_main("check_gradients", [str(path)], capsys)
-    checked = {name for name in re.findall(r"^(\w+) +\d +\S+ +\S+ +(?:ok|WRONG)$", out, re.M)}
+    path = edited_copy("two_layer_net_own_autograd.py", [change] if change else [], tmp_path,
+                       "mine.py")
+    status, rows, out = checked(path, capsys)
+    assert set(rows.values()) <= {"ok", "WRONG"}, out             # no row with a note
+    operations = {key.split()[0] for key in rows if not key.startswith(("grad_", "the net"))}
     added = {"tanh"} if change and "def tanh" in change[1] else set()
-    assert checked == {"mm", "relu", "sub", "square", "total"} | added, out
+    assert operations == {"mm", "relu", "sub", "square", "total"} | added, out
     assert "the net: grad_w1 " in out and "the net: grad_w2 " in out
     if culprit is None:
         assert status == 0 and "WRONG" not in out and "all gradients match" in out, out
