@@ -4,6 +4,7 @@ import gc
 import importlib.util
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -17,6 +18,13 @@ from pathlib import Path
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
               "TORCHINDUCTOR_COMPILE_THREADS": "1"}
 os.environ.update(ONE_THREAD)
+
+# Some tests press Ctrl-C (SIGINT) on a real run. A shell that starts pytest in the background
+# without job control (`python -m pytest &` in a script) makes it ignore SIGINT, and every
+# process it starts would inherit that and train on for a minute, until the test gives up. Give
+# them SIGINT's usual action back: a handler, unlike "ignore", does not pass on to a new program.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import pytest  # noqa: E402 (after the environment above)
 from ladder import (  # noqa: E402
