@@ -98,7 +98,7 @@ def step_losses(out):
 
 # A line of torch's own logging (glog style: W1126 16:00:40.915000 ...), and the note that a
 # CUDA build of torch prints where it finds no CUDA while inductor builds C++ code (a log line
-# in torch 2.14, a plain line in 2.4).
+# in torch 2.14 and 2.15, a plain line in 2.4).
 TORCH_LOG_LINE = re.compile(r"^([DIWEF]\d{4} \d\d:\d\d:\d\d\.\d+ .*|No CUDA runtime is found, "
                             r"using CUDA_HOME=.*)\n?", re.M)
 

@@ -9,7 +9,10 @@
   figures, and the READMEs' step tables list the scripts.
 """
 import ast
+import functools
+import importlib
 import inspect
+import logging
 import math
 import re
 import shlex
@@ -566,6 +569,64 @@ def check_step10_table_arithmetic():
     assert f"{two - one:.1f}" == "1.9" and f"{float(rows['2 processes'][4]):.1f}" == "0.6"
 
 
+@functools.cache
+def compile_limit_and_fsdp():
+    """What this torch does when a function reaches torch.compile's limit of graphs (the setting
+    its warning names, and the error that fullgraph=True raises), and where fully_shard is. The
+    limit is lowered to 1 to reach it in two calls; its default, 8, is checked on its own."""
+    import torch._dynamo
+    said = []
+    handler = logging.Handler()
+    handler.emit = lambda record: said.append(record.getMessage())
+    logger = logging.getLogger("torch._dynamo")
+    setting = ("recompile_limit" if hasattr(torch._dynamo.config, "recompile_limit")
+               else "cache_size_limit")
+    assert getattr(torch._dynamo.config, setting) == torch._dynamo.config.cache_size_limit == 8
+    logger.addHandler(handler)
+    try:
+        with torch._dynamo.config.patch(**{setting: 1}):
+            triple = torch.compile(lambda x: x * 3, backend="eager", dynamic=False,
+                                   fullgraph=True)
+            triple(torch.ones(1))
+            with pytest.raises(Exception) as raised:
+                triple(torch.ones(2))                # a second graph: over the limit
+    finally:
+        logger.removeHandler(handler)
+        torch._dynamo.reset()
+    warned = [line for message in said for line in message.splitlines()
+              if line.startswith("torch._dynamo hit config.")]
+    return {"setting": warned[0].split("config.")[1].split(" (")[0] if warned else None,
+            "error": f"{type(raised.value).__name__}: {raised.value}",
+            "fully_shard": next((module for module in ["torch.distributed.fsdp",
+                                                       "torch.distributed._composable.fsdp"]
+                                 if hasattr(importlib.import_module(module), "fully_shard")),
+                                None)}
+
+
+def check_compile_limit_and_fsdp_by_version():
+    """docs/versions.md: after 8 graphs of a function torch.compile warns, naming its setting,
+    and with fullgraph=True the call raises: config.cache_size_limit and Unsupported in torch
+    2.4, config.recompile_limit (the old name still set) and FailOnRecompileLimitHit from 2.13,
+    checked up to 2.15 (a newer torch that changes them fails here, so that the page is
+    updated); fully_shard is in torch.distributed._composable.fsdp in 2.4, in
+    torch.distributed.fsdp from 2.13. Torch 2.5 to 2.12, which the page does not describe, must
+    show one of the two."""
+    newer = {"setting": "recompile_limit", "error": "FailOnRecompileLimitHit",
+             "fully_shard": "torch.distributed.fsdp"}
+    older = {"setting": "cache_size_limit", "error": "Unsupported: cache_size_limit reached",
+             "fully_shard": "torch.distributed._composable.fsdp"}
+    seen = compile_limit_and_fsdp()
+    matches = [name for name, expected in [("2.4", older), ("2.13", newer)]
+               if seen["setting"] == expected["setting"]
+               and seen["error"].startswith(expected["error"])
+               and seen["fully_shard"] == expected["fully_shard"]]
+    if torch.__version__ < "2.5":
+        assert matches == ["2.4"], seen
+    elif torch.__version__ >= "2.13":
+        assert matches == ["2.13"], seen
+    else:
+        assert matches, seen
+
 def claim(pages, figures, check, chinese=None):
     """A fact: the figures that state it in each English page of `pages` (and `chinese`, its
     Chinese twin's wording of them, where that differs), and the check that it holds."""
@@ -580,6 +641,12 @@ CLAIMS = [
     claim(VERSIONS, ["157", "114", "115", "252", "140", "3.029e-5", "3.010e-5", "1e-3"],
           check_float32_lands_on_the_kink),
     claim(VERSIONS, ["2e-6", "5e8"], check_float_spacing),
+    claim(VERSIONS, ["torch._dynamo hit config.cache_size_limit (8)",
+                     "torch._dynamo hit config.recompile_limit (8)",
+                     "torch._dynamo.exc.Unsupported: cache_size_limit reached",
+                     "torch._dynamo.exc.FailOnRecompileLimitHit",
+                     "torch.distributed._composable.fsdp"],
+          check_compile_limit_and_fsdp_by_version),
     claim(READMES, ["5e3", "1.2e5"], check_starting_gradients),
     claim(READMES, [], check_one_write_of_grad_per_backward),
     claim(BENCHMARK, ["0.26", "0.39"], check_cpu_step_range),
@@ -631,8 +698,8 @@ ALLOWED = {
     "1.78": "step 10 on the development CPU, after a fix: a one-off measurement, recorded",
     "580.159.04": "the H100's driver version",
 }
-VERSION_NAMES = {"2.4", "2.13", "2.14", "2.13.0", "2.14.1", "2.4.6", "2.11.0", "2.5.2", "3.11",
-                 "3.12.3"}
+VERSION_NAMES = {"2.4", "2.13", "2.14", "2.15", "2.13.0", "2.14.1", "2.15.0", "2.4.6", "2.11.0",
+                 "2.5.2", "3.11", "3.12.3"}
 FIGURE = re.compile(r"(?<![0-9A-Za-z_.])(\d+(?:\.\d+)?e[-+]?\d+|\d+(?:\.\d+)+|\d{1,3}(?:,\d{3})+)"
                     r"(?![0-9A-Za-z_]|\.\d)")
 
