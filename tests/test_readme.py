@@ -627,6 +627,7 @@ def check_compile_limit_and_fsdp_by_version():
     else:
         assert matches, seen
 
+
 def claim(pages, figures, check, chinese=None):
     """A fact: the figures that state it in each English page of `pages` (and `chinese`, its
     Chinese twin's wording of them, where that differs), and the check that it holds."""
