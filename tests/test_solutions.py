@@ -41,6 +41,11 @@ def solution(name):
     return load(f"solutions.{name}")
 
 
+def on_cpu(name, *argv):
+    """argv, and --device cpu for a solution that uses torch (the numpy ones have no --device)."""
+    return [*argv] + ([] if name in TORCH_FREE else ["--device", "cpu"])
+
+
 def copy_with(tmp_path, name, changes):
     """A learner's copy of solutions/name.py, with each (line, changed line)."""
     return edited_copy(f"solutions/{name}.py", changes, tmp_path)
@@ -53,8 +58,7 @@ def test_every_exercise_has_its_solution_and_nothing_else_is_there():
 @pytest.mark.parametrize("name", SOLUTIONS)
 def test_a_solution_runs_like_its_step(name, capsys):
     """Five loss lines with --steps 5, the step's header on stderr, and the step's errors."""
-    status, out, err = run_main(f"solutions.{name}", ["--steps", "5", "--device", "cpu"]
-                                if name not in TORCH_FREE else ["--steps", "5"], capsys)
+    status, out, err = run_main(f"solutions.{name}", on_cpu(name, "--steps", "5"), capsys)
     assert status == 0, err
     assert [t for t, _ in step_losses(out)] == list(range(5))
     assert [line.split(",")[0] for line in err.splitlines()] == (
@@ -108,7 +112,7 @@ def test_the_step_unchanged_fails_the_biases_check(name, capsys):
 def test_biases_start_at_0_and_then_move_the_losses(name, tmp_path, capsys):
     """Exercises 1.1 and 3.1's check: the first loss is the step's (adding 0 is exact), the
     next ones are not; a copy that forgets to update the biases prints the step's losses."""
-    argv = ["--steps", "3"] + ([] if name in TORCH_FREE else ["--device", "cpu"])
+    argv = on_cpu(name, "--steps", "3")
     step = run_main(SOLUTIONS[name], argv, capsys)[1].splitlines()
     own = run_main(f"solutions.{name}", argv, capsys)[1].splitlines()
     assert own[0] == step[0] and own[1] != step[1]
@@ -201,8 +205,7 @@ def test_the_mean_loss_with_640_times_the_rate_makes_the_steps_of_the_sum(name, 
     total = default_losses(step, 0, "float64")        # the step's own run, shared by tests
     assert len(mean) == len(total) == 500
     np.testing.assert_allclose(np.array(mean) * 640, total, rtol=1e-8, atol=0)
-    argv = ["--dtype", "float32", "--steps", "3"] + ([] if name in TORCH_FREE else
-                                                     ["--device", "cpu"])
+    argv = on_cpu(name, "--dtype", "float32", "--steps", "3")
     mean = [loss for _, loss in step_losses(run_main(f"solutions.{name}", argv, capsys)[1])]
     total = [loss for _, loss in step_losses(run_main(step, argv, capsys)[1])]
     np.testing.assert_allclose(np.array(mean) * 640, total, rtol=1e-5, atol=0)
