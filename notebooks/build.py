@@ -188,6 +188,13 @@ def explained(section, name, cells):
     return above, text.strip()
 
 
+def relinked(text):
+    """The README's text with its relative links made relative to notebooks/, one folder down:
+    `docs/ddp.md` becomes `../docs/ddp.md`, and `#quick-start` `../README.md#quick-start`."""
+    text = re.sub(r"\]\((#[^)]*)\)", r"](../README.md\1)", text)
+    return re.sub(r"\]\((?!\w+://|\.\./|#)([^)]+)\)", r"](../\1)", text)
+
+
 def split_blocks(section):
     """The section as text (str) and fenced blocks ((source, language, body)), in order."""
     parts, position = [], 0
@@ -210,10 +217,10 @@ def build(name, step, readme):
     cells = [nbformat.v4.new_markdown_cell(f"# {title}\n\n{note}")]
     for index, piece in enumerate(pieces):
         if index in above:
-            cells.append(nbformat.v4.new_markdown_cell(above[index]))
+            cells.append(nbformat.v4.new_markdown_cell(relinked(above[index])))
         cells.append(nbformat.v4.new_code_cell(piece))
     if rest:
-        cells.append(nbformat.v4.new_markdown_cell(rest))
+        cells.append(nbformat.v4.new_markdown_cell(relinked(rest)))
     cells.append(nbformat.v4.new_code_cell(TRAIN.get(name, DEFAULT_TRAIN) + "\n" + DRAW))
     tries = TRY[name] + [item for item in [exercises(readme, name)] if item]
     cells.append(nbformat.v4.new_markdown_cell(

@@ -97,6 +97,29 @@ def test_steps_1_to_5_end_with_their_exercises():
             assert links == [], name
 
 
+def test_every_link_in_a_notebook_finds_its_file_and_heading():
+    """A notebook's text comes from README.md, one folder up: its links must still arrive, from
+    notebooks/ (a link copied as it was, `docs/ddp.md`, points at notebooks/docs/ddp.md)."""
+    import nbformat
+    from test_readme import github_anchor
+
+    checked = 0
+    for name in SCRIPTS:
+        notebook = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+        text = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"\w+://", target):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = ROOT / "notebooks" / path
+            assert path and linked.is_file(), (name, target)
+            if anchor:
+                headings = re.findall(r"^#+ (.*)$", linked.read_text(encoding="utf-8"), re.M)
+                assert anchor in {github_anchor(h) for h in headings}, (name, target)
+            checked += 1
+    assert checked > len(SCRIPTS), checked     # each links its script, and some link more
+
+
 def outputs(notebook):
     """Every output of the notebook's code cells, in order."""
     return [output for cell in notebook.cells if cell.cell_type == "code"
