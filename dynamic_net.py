@@ -21,7 +21,7 @@ import torch
 
 N, D_in, H, D_out = 64, 1000, 100, 10     # batch size; input, hidden and output sizes
 STEPS, LEARNING_RATE = 500, 1e-4
-# Each optimizer, with the learning rate it gets when --lr is not given.
+# Each optimizer, with the learning rate it gets when none is given (no --lr; in train(), None).
 OPTIMIZERS = {"sgd": (torch.optim.SGD, LEARNING_RATE), "adam": (torch.optim.Adam, 1e-3)}
 
 def make_data(seed, dtype, device):
@@ -68,13 +68,15 @@ def loss_and_grads(x, y, w1, w2, w_middle, depth):
     return (loss.item(), model.input_linear.weight.grad.T, model.output_linear.weight.grad.T,
             grad_w_middle.T)
 
-def train(x, y, w1, w2, w_middle, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every=1,
+def train(x, y, w1, w2, w_middle, *, steps=STEPS, learning_rate=None, print_every=1,
           optimizer_name="sgd", seed=0):
     """Train the weights in place with the named optimizer; returns the loss of every training step.
     The depth of every step is drawn from random.Random(seed)."""
     depth_rng = random.Random(seed)
     model = DynamicNet(w1, w2, w_middle)
-    optimizer_class = OPTIMIZERS[optimizer_name][0]     # torch.optim.SGD or torch.optim.Adam
+    optimizer_class, default_rate = OPTIMIZERS[optimizer_name]   # e.g. torch.optim.SGD, 1e-6
+    if learning_rate is None:
+        learning_rate = default_rate
     optimizer = optimizer_class(model.parameters(), lr=learning_rate)
     losses = []
     for t in range(steps):

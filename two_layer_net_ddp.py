@@ -25,7 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 N, D_in, H, D_out = 64, 1000, 100, 10     # batch size; input, hidden and output sizes
 STEPS, LEARNING_RATE = 500, 1e-6
-# Each optimizer, with the learning rate it gets when --lr is not given.
+# Each optimizer, with the learning rate it gets when none is given (no --lr; in train(), None).
 OPTIMIZERS = {"sgd": (torch.optim.SGD, LEARNING_RATE), "adam": (torch.optim.Adam, 1e-3)}
 # How long a process waits for the others (to connect, or in a collective) before it gives up
 TIMEOUT = datetime.timedelta(seconds=30)
@@ -78,7 +78,7 @@ def stop_process_group():
         gc.collect()
         dist.destroy_process_group()
 
-def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every=1,
+def train(x, y, w1, w2, *, steps=STEPS, learning_rate=None, print_every=1,
           optimizer_name="sgd", step_seconds=None):
     """Train w1 and w2 in place on this process's rows of (x, y), with the named optimizer, in a
     started process group; returns the whole batch's loss at every step (step_seconds: times)."""
@@ -86,7 +86,9 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=LEARNING_RATE, print_every
     start, stop = shard(rank, world_size, len(x))
     x, y = x[start:stop], y[start:stop]              # this process's rows only
     model = DistributedDataParallel(TwoLayerNet(w1, w2))
-    optimizer_class = OPTIMIZERS[optimizer_name][0]     # torch.optim.SGD or torch.optim.Adam
+    optimizer_class, default_rate = OPTIMIZERS[optimizer_name]   # e.g. torch.optim.SGD, 1e-6
+    if learning_rate is None:
+        learning_rate = default_rate
     optimizer = optimizer_class(model.parameters(), lr=learning_rate)
     losses = []
     for t in range(steps):

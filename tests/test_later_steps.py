@@ -31,10 +31,18 @@ def test_custom_relu_stops_the_gradient_at_zero_as_torch_relu_does():
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_adam_with_its_default_rate_makes_the_loss_fall_a_thousandfold(seed):
-    adam_rate = load("two_layer_net_optim").OPTIMIZERS["adam"][1]
-    losses = default_losses("two_layer_net_optim", seed, optimizer_name="adam",
-                            learning_rate=adam_rate)
+    losses = default_losses("two_layer_net_optim", seed, optimizer_name="adam")
     assert losses[-1] < losses[0] / 1e3, f"{losses[0]:.3g} -> {losses[-1]:.3g}"
+
+
+@pytest.mark.parametrize("name", ["two_layer_net_optim", "two_layer_net_module", "dynamic_net",
+                                  "two_layer_net_ddp"])
+def test_train_without_a_learning_rate_takes_the_optimizers_own(name):
+    """What train(..., optimizer_name="adam") in a notebook gets: Adam's 1e-3, as --optimizer
+    adam does, not SGD's 1e-6 (1e-4 in step 9) (the same operations: the very same losses)."""
+    for optimizer, rate in [("sgd", 1e-4 if name == "dynamic_net" else 1e-6), ("adam", 1e-3)]:
+        assert (default_losses(name, 0, steps=3, optimizer_name=optimizer)
+                == default_losses(name, 0, steps=3, optimizer_name=optimizer, learning_rate=rate))
 
 
 # --- dynamic_net --------------------------------------------------------------------------
