@@ -7,6 +7,7 @@ import importlib.util
 import io
 import re
 import tempfile
+import types
 from pathlib import Path
 
 import numpy as np
@@ -232,25 +233,31 @@ def default_losses(name, seed, dtype="float32", **options):
 
 
 @functools.cache
-def exact_zeros_in_h(dtype):
-    """Step 2's default run (seed 0, 500 steps) in `dtype`: the steps at which some hidden unit's
-    h is exactly 0; the smallest |h| at step 0; and the first such step's (x, y, w1, w2, the
-    mask of h == 0), or None."""
+def step_2_run(dtype):
+    """Step 2's default run (seed 0, 500 steps) in `dtype`, watched: `zero_steps`, the steps at
+    which some hidden unit's h is exactly 0; `smallest`, the smallest |h| at step 0; `first`, the
+    first such step's (x, y, w1, w2, the mask of h == 0), or None; `losses`; and `unchanged`,
+    at each step the fractions of w1's and of w2's entries that the update left as they were
+    (learning_rate * grad rounded away)."""
     step_2 = load("two_layer_net_tensor")
     x, y, w1, w2 = step_2.make_data(0, getattr(torch, dtype), "cpu")
-    steps, first, smallest = [], None, None
+    run = types.SimpleNamespace(zero_steps=[], smallest=None, first=None, losses=[], unchanged=[])
     for t in range(step_2.STEPS):
         h, h_relu, y_pred = step_2.forward(x, w1, w2)
-        if smallest is None:
-            smallest = h.abs().min().item()
+        run.losses.append(step_2.compute_loss(y_pred, y).item())
+        if run.smallest is None:
+            run.smallest = h.abs().min().item()
         if (h == 0).any():
-            steps.append(t)
-            if first is None:
-                first = (x, y, w1.clone(), w2.clone(), h == 0)
+            run.zero_steps.append(t)
+            if run.first is None:
+                run.first = (x, y, w1.clone(), w2.clone(), h == 0)
         grad_w1, grad_w2 = step_2.backward(x, y, w2, h, h_relu, y_pred)
+        before = w1.clone(), w2.clone()
         w1 -= step_2.LEARNING_RATE * grad_w1
         w2 -= step_2.LEARNING_RATE * grad_w2
-    return steps, smallest, first
+        run.unchanged.append(tuple((w == old).double().mean().item()
+                                   for w, old in zip((w1, w2), before)))
+    return run
 
 
 def central_differences(loss, w):

@@ -14,10 +14,10 @@ from ladder import (
     RELU_GRAD_AT_ZERO,
     as_tensor,
     central_differences,
-    exact_zeros_in_h,
     inputs_for,
     load,
     random_problem,
+    step_2_run,
 )
 
 SHAPES = {"real": (64, 1000, 100, 10), "small": (4, 5, 3, 2)}
@@ -96,10 +96,10 @@ def test_float32_training_lands_on_the_kink_and_clamp_then_decides():
     gradients before torch 2.14 (clamp lets the gradient through, 1), the same from 2.14 (0):
     the difference is x.T @ (the gradient reaching the zero units), computed here. In float64
     no h is exactly 0 in the 500 steps."""
-    assert exact_zeros_in_h("float64")[0] == []
-    steps, _, first = exact_zeros_in_h("float32")
+    assert step_2_run("float64").zero_steps == []
+    steps = step_2_run("float32").zero_steps
     assert steps and steps[0] > 0, "no hidden unit was exactly 0 in 500 float32 steps"
-    x, y, w1, w2, zero = first
+    x, y, w1, w2, zero = step_2_run("float32").first
     clamp = load("two_layer_net_autograd").loss_and_grads(x, y, w1, w2)[1]
     my_relu = load("two_layer_net_custom_function").loss_and_grads(x, y, w1, w2)[1]
 
