@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import textwrap
+import types
 import warnings
 
 import numpy as np
@@ -504,6 +505,18 @@ def check_options():
         assert dtype == ("float64" if name in NUMPY_SCRIPTS else "float32"), name
 
 
+def check_my_relu_only_through_apply():
+    """Step 5: MyReLU.forward called directly lacks the ctx that .apply makes; given one, it
+    records only the clamp inside; .apply records MyReLUBackward."""
+    my_relu = load("two_layer_net_custom_function").MyReLU
+    h = torch.tensor([-1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match="ctx|argument"):
+        my_relu.forward(h)
+    ctx = types.SimpleNamespace(save_for_backward=lambda *tensors: None)
+    assert type(my_relu.forward(ctx, h).grad_fn).__name__ == "ClampBackward1"
+    assert type(my_relu.apply(h).grad_fn).__name__ == "MyReLUBackward"
+
+
 def check_leaves():
     """Step 3's section: which tensors are leaves, where .grad is filled, and that an
     out-of-place update outside no_grad makes w1 a non-leaf."""
@@ -675,6 +688,7 @@ def claim(pages, figures, check, chinese=None):
 # Each fact the pages state, with the figures that state it and where.
 CLAIMS = [
     claim(READMES, ["2.994e-5", "3.010e-5"], check_float32_rounding_by_operations),
+    claim(READMES, ["2.13", "3.029e-5"], check_float32_lands_on_the_kink),
     claim(READMES, ["250", "3e-8", "6e-8", "499", "95%", "5e8"], check_float32_updates_round_away),
     claim(VERSIONS, ["2.994e-5", "3.010e-5"], check_float32_rounding_by_operations),
     claim(VERSIONS, ["157", "114", "115", "252", "140", "3.029e-5", "3.010e-5", "1e-3"],
@@ -708,6 +722,7 @@ CLAIMS = [
     claim(READMES, ["RuntimeError: a leaf Variable that requires grad is being used in an "
                     "in-place operation."], check_in_place_on_a_leaf_is_refused),
     claim(READMES, [], check_leaves),
+    claim(READMES, ["`ctx`", "MyReLUBackward"], check_my_relu_only_through_apply),
     claim(READMES, ["RuntimeError: element 0 of tensors does not require grad and does not have "
                     "a grad_fn"], check_out_of_place_update_under_no_grad),
     claim(READMES, ["`None`"], check_gradients_cleared_to_none),
