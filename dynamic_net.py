@@ -74,7 +74,7 @@ def train(x, y, w1, w2, w_middle, *, steps=STEPS, learning_rate=None, print_ever
     The depth of every step is drawn from random.Random(seed)."""
     depth_rng = random.Random(seed)
     model = DynamicNet(w1, w2, w_middle)
-    optimizer_class, default_rate = OPTIMIZERS[optimizer_name]   # e.g. torch.optim.SGD, 1e-6
+    optimizer_class, default_rate = OPTIMIZERS[optimizer_name]   # e.g. torch.optim.SGD, 1e-4
     if learning_rate is None:
         learning_rate = default_rate
     optimizer = optimizer_class(model.parameters(), lr=learning_rate)

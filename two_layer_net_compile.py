@@ -167,17 +167,18 @@ def check_options(parser, argv):
     if args.mode == "reduce-overhead" and (device != "cuda" or backend != "inductor"):
         parser.error("--mode reduce-overhead replays CUDA graphs: it needs --device cuda and "
                      "--backend inductor")
-    if backend == "inductor" and device == "cpu" and not cxx_compiler():
+    if backend == "inductor" and device == "cpu" and not args.dynamic and not cxx_compiler():
         parser.error(f"--backend inductor needs a C++ compiler on the CPU, and "
                      f"{os.environ.get('CXX', 'g++')} is not on PATH; install one, or use "
                      "--backend aot_eager")
     return args, device, backend
 
-def print_graphs_of_step_8(seed, calls):
+def print_graphs_of_step_9(seed, calls):
     depth_rng = random.Random(seed)                 # drawn as step 9 draws them
     drawn = [depth_rng.randint(0, 3) for _ in range(calls)]
-    print(f"{calls} calls of step 9's dynamic forward pass, depths drawn from 0 to 3: "
-          f"{graphs_of_a_dynamic_net(drawn)} graphs recorded, one per depth met "
+    graphs = graphs_of_a_dynamic_net(drawn)
+    print(f"{calls} call{'s' * (calls != 1)} of step 9's dynamic forward pass, depths drawn from 0 "
+          f"to 3: {graphs} graph{'s' * (graphs != 1)} recorded, one per depth met "
           f"({len(set(drawn))})")
 
 def main(argv=None):
@@ -186,7 +187,7 @@ def main(argv=None):
         argv = []     # pasted into a notebook cell: sys.argv is the kernel's; use the defaults
     args, device, backend = check_options(parser, argv)
     if args.dynamic:
-        print_graphs_of_step_8(args.seed, args.steps)
+        print_graphs_of_step_9(args.seed, args.steps)
         return 0
     if backend == "inductor":    # no compile workers: on torch 2.4 they print tracebacks at Ctrl-C
         from torch._inductor import config

@@ -106,7 +106,7 @@ def train(x, y, w1, w2, *, steps=STEPS, learning_rate=None, print_every=1,
         if print_every and t % print_every == 0 and rank == 0:
             print(t, losses[-1])
 
-        # Backprop: DDP all-reduces the gradients and divides them by the world size; the
+        # Backprop: DDP divides the gradients by the world size and all-reduces (sums) them; the
         # factor world_size cancels that: every process gets the whole batch's gradient
         optimizer.zero_grad()
         (loss * world_size).backward()

@@ -135,6 +135,18 @@ def test_a_dynamic_net_records_one_graph_per_depth(capsys):
                         r"4 graphs recorded, one per depth met \(4\)\n", out), out
 
 
+def test_counting_graphs_needs_no_cpp_compiler(capsys, monkeypatch):
+    """--dynamic counts graphs with a Python backend: no compiler is asked for (CXX names none)."""
+    monkeypatch.setenv("CXX", "no-such-compiler")
+    assert load(COMPILE).cxx_compiler() is None
+    status, out, err = run_main(COMPILE, ["--dynamic", "--steps", "1"], capsys)
+    assert status == 0, err
+    assert out.startswith("1 call of step 9's dynamic forward pass, depths drawn from 0 to 3: "
+                          "1 graph recorded"), out
+    status, _, err = run_main(COMPILE, ["--steps", "1", "--device", "cpu"], capsys)
+    assert status == 2 and "needs a C++ compiler" in err, err
+
+
 def test_without_a_cpp_compiler_inductor_stops_with_one_line(tmp_path):
     """A real run with no C++ compiler to find: PATH is an empty folder and CXX is unset."""
     env = {key: value for key, value in os.environ.items() if key != "CXX"}
