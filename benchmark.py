@@ -16,11 +16,11 @@ block takes at least 20 ms), with a learning rate of 1e-12 so that long runs can
 (the work per step does not depend on the values), less the time of train() with 0 steps: its
 setup, building the model and optimizer, is paid once per run, not per step. Step 10's train()
 captures and compiles its graphs afresh at every call, in its first step, so it is timed by the
-step times that train() itself records, less the first. After a warm-up, every round times the
-floor and every step one after the other, so a slow moment on a shared machine hits them
-alike; "ms per step" is the median over rounds, and "median x floor" is the median of the
-per-round ratios of the step to its floor (so it need not equal the one median over the
-other). On CUDA the clock is read after torch.cuda.synchronize(). Memory is
+step times that train() itself records, less the first. After a warm-up, every round times each
+step right after a block of its floor, so a slow moment on a shared machine hits both alike;
+"ms per step" is the median over rounds (a floor's, over all its blocks: one per round before
+each step that uses it), and "median x floor" is the median of the per-round ratios of the step
+to the floor block before it (so it need not equal the one median over the other). On CUDA the clock is read after torch.cuda.synchronize(). Memory is
 measured apart, in a fresh process per step and size: the peak above the process's memory
 before the data was made (CPU: resident set size; CUDA: PyTorch's allocator), and the growth
 from a run of 5 steps to one of 10, with the results of both held: a graph kept alive from step

@@ -256,7 +256,7 @@ def test_benchmark_prints_a_markdown_row_per_step():
         assert milliseconds > 0 and gflops > 0 and ratio > 0
 
 
-def test_benchmark_times_step_10_under_torchrun():
+def test_benchmark_times_step_11_under_torchrun():
     """One process (test_ddp.py launches two and more), from the same run."""
     status, out, err = short_run("benchmark")
     assert status == 0, err
@@ -267,7 +267,7 @@ def test_benchmark_times_step_10_under_torchrun():
     assert all(float(cell) > 0 for cell in cells[1:5])
 
 
-def test_benchmark_can_leave_step_10_out(capsys):
+def test_benchmark_can_leave_step_11_out(capsys):
     """At the default size, whose graphs inductor has compiled for the other runs already (at
     another size, step 10 would compile anew: seconds of C++ with an empty cache)."""
     status, out, _ = run_main("benchmark", ["--sizes", "default", "--rounds", "1", "--devices",
