@@ -20,11 +20,12 @@ step times that train() itself records, less the first. After a warm-up, every r
 step right after a block of its floor, so a slow moment on a shared machine hits both alike;
 "ms per step" is the median over rounds (a floor's, over all its blocks: one per round before
 each step that uses it), and "median x floor" is the median of the per-round ratios of the step
-to the floor block before it (so it need not equal the one median over the other). On CUDA the clock is read after torch.cuda.synchronize(). Memory is
-measured apart, in a fresh process per step and size: the peak above the process's memory
-before the data was made (CPU: resident set size; CUDA: PyTorch's allocator), and the growth
-from a run of 5 steps to one of 10, with the results of both held: a graph kept alive from step
-to step would show here (on the CPU the resident set can still move by a few MiB either way).
+to the floor block before it (so it need not equal the one median over the other). On CUDA
+the clock is read after torch.cuda.synchronize(). Memory is measured apart, in a fresh process
+per step and size: the peak above the process's memory before the data was made (CPU: resident
+set size; CUDA: PyTorch's allocator), and the growth from a run of 5 steps to one of 10, with
+the results of both held: a graph kept alive from step to step would show here (on the CPU the
+resident set can still move by a few MiB either way).
 
 Step 11 runs as several processes, so it is timed apart, on the CPU at the default size, in
 runs launched by torchrun with 1 and 2 processes (--processes): each process runs step 11's

@@ -13,7 +13,9 @@ own (`h = ...`) and return them; it takes x and then the weights, w1 and w2, wit
 b2 if your copy has them (as exercise 1.1's does), and backward() computes grad_b1 and grad_b2.
 It prints a table with the largest absolute difference and the relative error of each, and then
 the first line of backward that goes wrong: a gradient computed from a wrong one is wrong too,
-so the first failure in chain-rule order is the line to look at.
+so the first failure in chain-rule order is the line to look at. It judges each gradient as it
+is when backward() returns, so one that a later line changed in place (it is one array with a
+later gradient: `grad_h = grad_h_relu` without `.copy()`) is named as that.
 
 Given an autograd engine like step 4's (two_layer_net_own_autograd.py, or your copy, with a
 Value and record()), it checks each operation instead: every function that calls record(),
@@ -293,6 +295,13 @@ def check(path, seed=0):
         print(f"all gradients match (relative error {against}<= {FD_RTOL:g} against finite "
               "differences)")
         return True
+    shared = [grad for grad in GRADIENTS if grad != first_wrong and grad in seen
+              and np.shares_memory(to_numpy(seen[grad]), to_numpy(seen[first_wrong]))]
+    if shared:              # grad_h = grad_h_relu, then grad_h[...] = 0: both changed
+        print(f"first wrong gradient: {first_wrong}, which is one array with {shared[0]}: a "
+              f"line that changes {shared[0]} in place changes {first_wrong} too; make "
+              f"{shared[0]} a copy (.copy() in numpy, .clone() in torch), as steps 1 and 2 do")
+        return False
     lines = lines_of(backward, first_wrong)
     if not lines:
         print(f"first wrong gradient: {first_wrong}: backward() has no line that sets it; the "

@@ -54,6 +54,23 @@ def test_a_planted_bug_is_caught_and_its_line_named(name, line, broken, culprit,
     assert all(rows[g] == "ok" for g in order[:order.index(culprit)]), out
 
 
+@pytest.mark.parametrize("name, line, broken", [
+    ("two_layer_net_numpy", "grad_h = grad_h_relu.copy()", "grad_h = grad_h_relu"),
+    ("two_layer_net_tensor", "grad_h = grad_h_relu.clone()", "grad_h = grad_h_relu"),
+])
+def test_a_gradient_changed_in_place_by_a_later_line_is_named_as_that(name, line, broken,
+                                                                        tmp_path, capsys):
+    """Without the copy, the mask's line also changes grad_h_relu, whose own line is right: the
+    checker says so, rather than point at that line."""
+    status, rows, out = checked(edited_copy(f"{name}.py", [(line, broken)], tmp_path), capsys)
+    assert status == 1, out
+    assert rows["grad_y_pred"] == rows["grad_w2"] == rows["grad_h"] == "ok", out
+    assert rows["grad_h_relu"].startswith("WRONG"), out
+    assert ("first wrong gradient: grad_h_relu, which is one array with grad_h: a line that "
+            "changes grad_h in place changes grad_h_relu too; make grad_h a copy") in out, out
+    assert "look at" not in out
+
+
 @pytest.mark.parametrize("line, broken", [
     ("grad_h_relu = grad_y_pred @ w2.T", "grad_h_relu = grad_y_pred @ w2"),
     ("grad_w1 = x.T @ grad_h", "grad_w1 = x @ grad_h"),
