@@ -63,13 +63,17 @@ FD_RTOL = 1e-6             # central differences with eps = 1e-6: error about ep
 EPS = 1e-6
 
 
+class UncheckableError(Exception):
+    """The script cannot be checked as it is written; the message says why."""
+
+
 def weight_names(step):
     """The names of the weights that the script's forward() takes after x, in its order."""
     names = list(inspect.signature(step.forward).parameters)[1:]
     unknown = [name for name in names if name not in SHAPES]
     if unknown:
-        raise ValueError(f"forward() takes {', '.join(unknown)}; check_gradients.py knows the "
-                         f"shapes of {', '.join(SHAPES)} only")
+        raise UncheckableError(f"forward() takes {', '.join(unknown)}; check_gradients.py "
+                               f"knows the shapes of {', '.join(SHAPES)} only")
     return names
 
 
@@ -120,8 +124,8 @@ def rest_of_forward(forward, variable):
     function = tree.body[0]
     assigned = [i for i, node in enumerate(function.body) if assigns(node, variable)]
     if not assigned:
-        raise ValueError(f"forward() must compute {variable} in a line of its own, "
-                         f"`{variable} = ...`")
+        raise UncheckableError(f"forward() must compute {variable} in a line of its own, "
+                               f"`{variable} = ...`")
     function.body = function.body[assigned[-1] + 1:]
     if isinstance(function.body[-1], ast.Return):     # return h, h_relu, y_pred: the last
         function.body[-1] = ast.Return(ast.Name("y_pred", ast.Load()))
@@ -223,13 +227,15 @@ def lines_of(function, name):
 
 def array_kind(step, x, weights):
     """np.asarray if the script's forward() computes with numpy arrays (it returns them), else
-    torch.from_numpy: a copy of step 2 computes with tensors (and may fail on arrays)."""
+    torch.from_numpy: a copy of step 2 computes with tensors (and may fail on arrays). A script
+    without torch whose forward() fails on arrays raises that error, its own."""
     try:
         y_pred = step.forward(x.copy(), *[weight.copy() for weight in weights.values()])[2]
         if isinstance(y_pred, np.ndarray):
             return np.asarray
-    except Exception:                                 # it wants tensors
-        pass
+    except Exception:                                 # it wants tensors, or it is wrong
+        if not any(value is torch for value in vars(step).values()):
+            raise
     return torch.from_numpy
 
 
@@ -253,7 +259,7 @@ def check(path, seed=0):
         by_fd = finite_differences(step, as_array, x, y, weights)
         by_autograd = autograd_answers(step, x, y, weights) if as_array is torch.from_numpy \
             else None
-    except ValueError as error:
+    except UncheckableError as error:
         print(f"{os.path.basename(path)}: {error}")
         return False
     except Exception as error:                     # the learner's forward() or loss raised
@@ -295,7 +301,8 @@ def check(path, seed=0):
         print(f"all gradients match (relative error {against}<= {FD_RTOL:g} against finite "
               "differences)")
         return True
-    shared = [grad for grad in GRADIENTS if grad != first_wrong and grad in seen
+    shared = [grad for grad in GRADIENTS if first_wrong in seen and grad in seen
+              and grad != first_wrong
               and np.shares_memory(to_numpy(seen[grad]), to_numpy(seen[first_wrong]))]
     if shared:              # grad_h = grad_h_relu, then grad_h[...] = 0: both changed
         print(f"first wrong gradient: {first_wrong}, which is one array with {shared[0]}: a "
@@ -397,7 +404,7 @@ def check_engine(step, path, seed):
                 wrong.append(operation)
     try:
         x, y, weights = make_batch(seed, weight_names(step))
-    except ValueError as error:
+    except UncheckableError as error:
         print(f"{os.path.basename(path)}: {error}")
         return False
 

@@ -44,8 +44,8 @@ def compute_loss(y_pred, y):
     return (y_pred - y).pow(2).sum()      # sum of squared errors, a tensor of shape ()
 
 def loss_and_grads(x, y, w1, b1, w2, b2):
-    """The loss and its gradients at (w1, b1, w2, b2), on fresh leaves, for check_gradients.py
-    and the tests (training does not use it); the arguments are left unchanged."""
+    """The loss and its gradients at (w1, b1, w2, b2), on fresh leaves, for the tests (training
+    does not use it); the arguments are left unchanged."""
     w1, b1, w2, b2 = [weight.detach().requires_grad_() for weight in (w1, b1, w2, b2)]
     loss = compute_loss(forward(x, w1, b1, w2, b2), y)
     loss.backward()

@@ -135,6 +135,9 @@ def test_the_checker_judges_the_learners_own_forward_pass_and_loss(name, changes
                              ("return grad_w1, grad_w2", "return grad_w1, grad_weights2")],
      "first wrong gradient: grad_w2: backward() has no line that sets it; the checker reads "
      "backward()'s variables by these names"),
+    # numpy's own error for a copy of step 1, not torch's from a second try on tensors
+    ("two_layer_net_numpy", [("h = x @ w1 ", "h = x @ w1.T ")], "mine.py: its forward() and "
+     "compute_loss() could not run on a small float64 batch: ValueError: matmul: "),
 ])
 def test_the_checker_says_why_it_cannot_judge(name, changes, message, tmp_path, capsys):
     """One line saying why, status 1, no traceback."""
