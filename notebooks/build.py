@@ -7,8 +7,9 @@ above its command-line marker), cut into cells at each top-level definition, wit
 explanation beside the code it explains: the text before each excerpt the README quotes from
 the script goes, as a markdown cell, above the cell that holds the excerpt (the excerpt itself
 is not repeated). The module docstring, the imports only the command line uses, and the command
-line itself are left out. At the end, a cell trains the net with the defaults and draws the loss
-inline (if matplotlib is installed), and a "Try this" cell suggests what to change.
+line itself are left out. At the end, a cell trains the net with the defaults, on the CPU (a
+"Try this" item of step 2 says how to use a GPU), and draws the loss inline (if matplotlib is
+installed), and a "Try this" cell suggests what to change.
 
 Run (from anywhere; needs nbformat, which requirements-dev.txt installs):
     python notebooks/build.py            # write the notebooks
@@ -29,7 +30,7 @@ MARK = "# --- The command line. The lesson is above: a first reading can stop he
 BLOCK = re.compile(r"(?:<!-- from (\S+) -->\n)?```(\w*)\n(.*?)```\n?", re.S)
 
 # How the last cell gets the data and trains, per step (the defaults otherwise: seed 0, 500
-# training steps, the step's own learning rate), printing a loss line every 50 training steps.
+# training steps, the step's own learning rate, on the CPU), printing a loss line every 50 training steps.
 DATA = 'make_data(seed=0, dtype=torch.float32, device="cpu")'
 TRAIN = {
     "two_layer_net_numpy": "x, y, w1, w2 = make_data(seed=0, dtype=np.float64)\n"
