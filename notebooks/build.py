@@ -30,7 +30,8 @@ MARK = "# --- The command line. The lesson is above: a first reading can stop he
 BLOCK = re.compile(r"(?:<!-- from (\S+) -->\n)?```(\w*)\n(.*?)```\n?", re.S)
 
 # How the last cell gets the data and trains, per step (the defaults otherwise: seed 0, 500
-# training steps, the step's own learning rate, on the CPU), printing a loss line every 50 training steps.
+# training steps, the step's own learning rate, on the CPU), printing a loss line every 50
+# training steps.
 DATA = 'make_data(seed=0, dtype=torch.float32, device="cpu")'
 TRAIN = {
     "two_layer_net_numpy": "x, y, w1, w2 = make_data(seed=0, dtype=np.float64)\n"
