@@ -89,7 +89,8 @@ TRY = {
         "Delete the two lines that set `model[0].weight` and `model[2].weight`, so that "
         "nn.Linear keeps its own initialisation, and train with learning rates 1e-6 and 1e-4."],
     "two_layer_net_optim": [
-        "Train with `optimizer_name=\"adam\", learning_rate=1e-3` and compare the curves."],
+        "Train with `optimizer_name=\"adam\"` (which takes its own learning rate, 1e-3) and "
+        "compare the curves."],
     "two_layer_net_module": [
         "Give `TwoLayerNet` a bias (`bias=True` in both layers) and train it."],
     "dynamic_net": [
