@@ -136,7 +136,8 @@ def test_a_dynamic_net_records_one_graph_per_depth(capsys):
 
 
 def test_counting_graphs_needs_no_cpp_compiler(capsys, monkeypatch):
-    """--dynamic counts graphs with a Python backend: no compiler is asked for (CXX names none)."""
+    """--dynamic counts graphs with a Python backend, so its option check asks for no C++
+    compiler (cxx_compiler() finds none: CXX names none), where a training run's does."""
     monkeypatch.setenv("CXX", "no-such-compiler")
     assert load(COMPILE).cxx_compiler() is None
     status, out, err = run_main(COMPILE, ["--dynamic", "--steps", "1"], capsys)

@@ -101,7 +101,7 @@ def test_every_link_in_a_notebook_finds_its_file_and_heading():
     """A notebook's text comes from README.md, one folder up: its links must still arrive, from
     notebooks/ (a link copied as it was, `docs/ddp.md`, points at notebooks/docs/ddp.md)."""
     import nbformat
-    from test_readme import github_anchor
+    from test_readme import github_anchor, heading_texts
 
     checked = 0
     for name in SCRIPTS:
@@ -114,8 +114,8 @@ def test_every_link_in_a_notebook_finds_its_file_and_heading():
             linked = ROOT / "notebooks" / path
             assert path and linked.is_file(), (name, target)
             if anchor:
-                headings = re.findall(r"^#+ (.*)$", linked.read_text(encoding="utf-8"), re.M)
-                assert anchor in {github_anchor(h) for h in headings}, (name, target)
+                found = heading_texts(linked.read_text(encoding="utf-8"))
+                assert anchor in {github_anchor(h) for h in found}, (name, target)
             checked += 1
     assert checked > len(SCRIPTS), checked     # each links its script, and some link more
 

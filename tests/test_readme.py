@@ -540,20 +540,29 @@ def check_leaves():
         assert moved.grad is None
 
 
-def check_out_of_place_update_under_no_grad():
-    """Step 3's section: inside no_grad, w1 = w1 - lr * w1.grad makes a new leaf that does not
-    require grad; the next forward pass records nothing, and backward() raises."""
-    w1 = torch.ones(3, 2, requires_grad=True)
-    x = torch.ones(4, 3)
-    (x @ w1).clamp(min=0).sum().backward()
-    with torch.no_grad():
-        w1 = w1 - 0.1 * w1.grad
-    assert w1.is_leaf and not w1.requires_grad
-    loss = (x @ w1).clamp(min=0).sum()
-    assert loss.grad_fn is None
-    with pytest.raises(RuntimeError, match="^element 0 of tensors does not require grad and "
-                                           "does not have a grad_fn$"):
-        loss.backward()
+def check_out_of_place_update():
+    """Step 3's section, on copies of step 3 whose update is out of place: for w1, outside
+    no_grad or inside, the next update meets w1.grad None (TypeError); inside, for w1 and w2,
+    the next backward() raises, as nothing requires grad."""
+    source = (ROOT / "two_layer_net_autograd.py").read_text(encoding="utf-8")
+    update = ("        with torch.no_grad():\n            w1 -= learning_rate * w1.grad\n"
+              "            w2 -= learning_rate * w2.grad\n")
+    outside = ("        w1 = w1 - learning_rate * w1.grad\n        with torch.no_grad():\n"
+               "            w2 -= learning_rate * w2.grad\n")
+    inside = update.replace("w1 -= learning_rate", "w1 = w1 - learning_rate")
+    both = inside.replace("w2 -= learning_rate", "w2 = w2 - learning_rate")
+    assert source.count(update) == 1
+    for changed, error, message in [
+            (outside, TypeError, r"unsupported operand type\(s\) for \*: 'float' and 'NoneType'"),
+            (inside, TypeError, r"unsupported operand type\(s\) for \*: 'float' and 'NoneType'"),
+            (both, RuntimeError, "^element 0 of tensors does not require grad and does not have "
+                                 "a grad_fn$")]:
+        namespace = {"__name__": "a_copy_of_step_3"}
+        exec(compile(source.replace(update, changed), "copy.py", "exec"), namespace)
+        with warnings.catch_warnings(), pytest.raises(error, match=message):
+            warnings.simplefilter("ignore")      # torch warns on reading a non-leaf's .grad
+            namespace["train"](*namespace["make_data"](0, torch.float64, "cpu"), steps=3,
+                               print_every=0)
 
 
 def check_nn_linear_bound():
@@ -612,12 +621,14 @@ def check_more_machines():
     assert 10e9 / 8 == 1.25e9
 
 
-def check_step10_table_arithmetic():
-    """docs/benchmark.md: 'about 0.6 ms of the 1.9 ms added', from step 11's table."""
+def check_step11_table_arithmetic():
+    """docs/benchmark.md: 'about 3.2 times as long' (the median ratio in the table being 2.88)
+    and 'about 0.6 ms of the 1.9 ms added', from step 11's table."""
     rows = {line.split("|")[1].strip(): line.split("|") for line in
             text("docs/benchmark.md").splitlines() if re.match(r"\| \d process", line)}
     one, two = float(rows["1 process"][2]), float(rows["2 processes"][2])
     assert f"{two - one:.1f}" == "1.9" and f"{float(rows['2 processes'][4]):.1f}" == "0.6"
+    assert f"{two / one:.1f}" == "3.2" and rows["2 processes"][3].strip() == "2.88"
 
 
 @functools.cache
@@ -707,7 +718,7 @@ CLAIMS = [
     claim(BENCHMARK, ["0.831", "0.111", "7.49", "7.89"], check_median_ratio_example),
     claim(BENCHMARK, ["404,004", "808,008", "0.32", "0.65", "0.03", "0.06", "1.25"],
           check_more_machines),
-    claim(BENCHMARK, ["1.9", "0.6"], check_step10_table_arithmetic),
+    claim(BENCHMARK, ["1.9", "0.6", "3.2", "2.88"], check_step11_table_arithmetic),
     claim(READMES, ["3e7"], check_start_near_3e7),
     claim(READMES, [], check_falls_a_millionfold),
     claim(READMES, ["1e-5", "1e-4"], check_float32_levels_off),
@@ -724,8 +735,9 @@ CLAIMS = [
                     "in-place operation."], check_in_place_on_a_leaf_is_refused),
     claim(READMES, [], check_leaves),
     claim(READMES, ["`ctx`", "MyReLUBackward"], check_my_relu_only_through_apply),
-    claim(READMES, ["RuntimeError: element 0 of tensors does not require grad and does not have "
-                    "a grad_fn"], check_out_of_place_update_under_no_grad),
+    claim(READMES, ["TypeError: unsupported operand type(s) for", "RuntimeError: element 0 of "
+                    "tensors does not require grad and does not have"],
+          check_out_of_place_update),
     claim(READMES, ["`None`"], check_gradients_cleared_to_none),
     claim(READMES, [], check_sgd_matches_step_5),
     claim(READMES, ["1e-6", "1e-4", "0.03"], check_nn_linear_start),
@@ -848,6 +860,12 @@ def test_local_links_and_pictures_exist(page):
         assert ((ROOT / page).parent / target).exists(), target
 
 
+def heading_texts(markdown):
+    """The headings of a markdown text, not counting `# comment` lines of its code blocks."""
+    return re.findall(r"^#+ (.*)$", re.sub(r"^```.*?^```", "", markdown, flags=re.M | re.S),
+                      re.M)
+
+
 def github_anchor(heading):
     """The anchor GitHub gives a heading: lower case, punctuation dropped (CJK letters kept),
     spaces made hyphens."""
@@ -858,8 +876,7 @@ def github_anchor(heading):
 def test_links_to_a_heading_find_it(page):
     for target, anchor in re.findall(r"\]\(([^)#\s]*\.md)#([^)\s]+)\)", text(page)):
         linked = (ROOT / page).parent / target
-        anchors = {github_anchor(h) for h in re.findall(r"^#+ (.*)$", linked.read_text(
-            encoding="utf-8"), re.M)}
+        anchors = {github_anchor(h) for h in heading_texts(linked.read_text(encoding="utf-8"))}
         assert anchor in anchors, (page, target, anchor)
 
 

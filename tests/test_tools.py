@@ -71,6 +71,16 @@ def test_a_gradient_changed_in_place_by_a_later_line_is_named_as_that(name, line
     assert "look at" not in out
 
 
+def test_a_forgotten_mask_is_not_taken_for_a_change_in_place(tmp_path, capsys):
+    """grad_h = grad_h_relu with no mask: one array again, but grad_h is the wrong one, and
+    the line to look at is its own."""
+    path = edited_copy("two_layer_net_numpy.py", [("grad_h = grad_h_relu.copy()\n", "grad_h = "
+                       "grad_h_relu\n"), ("    grad_h[h <= 0] = 0", "    pass")], tmp_path)
+    status, rows, out = checked(path, capsys)
+    assert status == 1 and rows["grad_h_relu"] == "ok", out
+    assert "first wrong gradient: grad_h; look at" in out and "in place" not in out, out
+
+
 @pytest.mark.parametrize("line, broken", [
     ("grad_h_relu = grad_y_pred @ w2.T", "grad_h_relu = grad_y_pred @ w2"),
     ("grad_w1 = x.T @ grad_h", "grad_w1 = x @ grad_h"),
@@ -267,7 +277,7 @@ def test_benchmark_prints_a_markdown_row_per_step():
     """The README's `python benchmark.py`, shortened (ladder.SHORT_RUNS)."""
     status, out, err = short_run("benchmark")
     assert status == 0, err
-    main_table, step_10 = out.split("\n| step 11, 64, 1000, 100, 10, cpu | ms per step |")
+    main_table, step_11 = out.split("\n| step 11, 64, 1000, 100, 10, cpu | ms per step |")
     rows = [line for line in main_table.splitlines() if line.startswith("| ") and "cpu" in line]
     names = [row.split("|")[1].strip() for row in rows]
     assert names == ["floor (torch)", "floor (numpy)", *benchmark.STEPS]
