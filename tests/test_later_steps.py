@@ -8,7 +8,15 @@ import statistics
 import numpy as np
 import pytest
 import torch
-from ladder import as_tensor, central_differences, default_losses, load, random_problem
+from ladder import (
+    as_tensor,
+    central_differences,
+    default_losses,
+    load,
+    random_problem,
+    run_main,
+    step_losses,
+)
 
 
 def test_custom_relu_passes_gradcheck():
@@ -27,6 +35,28 @@ def test_custom_relu_stops_the_gradient_at_zero_as_torch_relu_does():
     h.grad = None
     torch.relu(h).backward(torch.tensor([5.0, 7.0, 11.0], dtype=torch.float64))
     torch.testing.assert_close(h.grad, torch.tensor([0.0, 0.0, 11.0], dtype=torch.float64))
+
+
+def test_custom_relu_leaves_the_gradient_it_is_given_alone():
+    """MyReLU.backward clones grad_h_relu before masking it: autograd may hand the same tensor to
+    other nodes too (the README's reason), so the caller's gradient must come back unchanged."""
+    MyReLU = load("two_layer_net_custom_function").MyReLU
+    h = torch.tensor([-2.0, 0.0, 3.0], dtype=torch.float64, requires_grad=True)
+    given = torch.tensor([5.0, 7.0, 11.0], dtype=torch.float64)
+    MyReLU.apply(h).backward(given)
+    assert given.tolist() == [5.0, 7.0, 11.0]
+
+
+@pytest.mark.parametrize("name", ["two_layer_net_optim", "two_layer_net_module", "dynamic_net",
+                                  "two_layer_net_ddp"])
+def test_optimizer_adam_on_the_command_line_takes_adams_rate(name, capsys):
+    """`--optimizer adam` without --lr: 1e-3 (the README's), said on stderr, and trained at."""
+    status, out, err = run_main(name, ["--optimizer", "adam", "--steps", "3", "--device", "cpu"],
+                                capsys)
+    assert status == 0, err
+    assert "optimizer: adam, lr: 0.001" in err, err
+    assert [loss for _, loss in step_losses(out)] == list(
+        default_losses(name, 0, steps=3, optimizer_name="adam", learning_rate=1e-3))
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -95,6 +125,22 @@ def test_dynamic_net_at_depth_0_is_the_two_layer_net():
     assert loss == pytest.approx(ref_loss, rel=1e-12)
     torch.testing.assert_close(grad_w1, ref_w1)
     torch.testing.assert_close(grad_w2, ref_w2)
+
+
+def test_dynamic_net_draws_every_depth_from_0_to_3(monkeypatch):
+    """The README's 'reuses one layer a random number of times', 0 to 3: the depths train()
+    passes to the model over 40 steps (the model still runs; its forward is only watched)."""
+    dynamic = load("dynamic_net")
+    depths, forward = [], dynamic.DynamicNet.forward
+
+    def watched(model, x, depth):
+        depths.append(depth)
+        return forward(model, x, depth)
+
+    monkeypatch.setattr(dynamic.DynamicNet, "forward", watched)
+    x, y, w1, w2, w_middle = map(torch.tensor, dynamic_problem(3))
+    dynamic.train(x, y, w1, w2, w_middle, steps=40, print_every=0)
+    assert len(depths) == 40 and set(depths) == {0, 1, 2, 3}, depths
 
 
 def test_dynamic_loss_and_grads_leaves_its_arguments_alone():

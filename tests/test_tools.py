@@ -3,6 +3,7 @@ import re
 import struct
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,19 @@ def test_a_forgotten_mask_is_not_taken_for_a_change_in_place(tmp_path, capsys):
     status, rows, out = checked(path, capsys)
     assert status == 1 and rows["grad_h_relu"] == "ok", out
     assert "first wrong gradient: grad_h; look at" in out and "in place" not in out, out
+
+
+@pytest.mark.parametrize("name, factor", [
+    ("two_layer_net_numpy", "(1 + 1e-4)"),      # caught by the finite differences (1e-6)
+    ("two_layer_net_tensor", "(1 + 1e-8)"),     # only autograd's tolerance (1e-10) sees it
+])
+def test_a_gradient_slightly_off_is_wrong(name, factor, tmp_path, capsys):
+    """The tolerances themselves: a gradient off by a little more than each one is WRONG."""
+    line = "grad_w2 = h_relu.T @ grad_y_pred"
+    status, rows, out = checked(edited_copy(f"{name}.py", [(line, f"{line} * {factor}")],
+                                            tmp_path), capsys)
+    assert status == 1 and rows["grad_w2"].startswith("WRONG"), out
+    assert rows["grad_y_pred"] == "ok", out
 
 
 @pytest.mark.parametrize("line, broken", [
@@ -235,6 +249,22 @@ def test_plot_is_a_valid_non_empty_png():
     assert len(data) > 10_000                   # lines and text, not a blank canvas
 
 
+def test_plot_draws_each_steps_losses_on_a_log_scale(tmp_path):
+    """draw() with made-up losses, given the real pyplot but a close() that keeps the figure:
+    one line per step, its own losses, on a log scale (the PNG test above sees only bytes)."""
+    pyplot = pytest.importorskip("matplotlib.pyplot")
+    plot = load("plot_losses")
+    kept = []
+    losses = {name: [10.0 ** -i * (n + 1) for i in range(4)]
+              for n, (name, _, _) in enumerate(plot.LADDER)}
+    plot.draw(losses, 0, tmp_path / "losses.png",
+              types.SimpleNamespace(subplots=pyplot.subplots, close=kept.append))
+    (axes,) = kept[0].axes
+    assert axes.get_yscale() == "log"
+    assert [list(line.get_ydata()) for line in axes.get_lines()] == list(losses.values())
+    pyplot.close(kept[0])
+
+
 def test_plot_without_matplotlib_says_how_to_install_it(tmp_path):
     code = ("import runpy, sys; sys.modules['matplotlib'] = None; "  # None: the import fails
             "sys.argv = [sys.argv[1], '--output', sys.argv[2]]; "
@@ -256,6 +286,33 @@ def test_plot_rejects_a_missing_folder(tmp_path, capsys):
 
 
 # --- benchmark.py -----------------------------------------------------------------------------
+
+def test_the_ratio_is_the_median_of_each_rounds_step_over_its_floor():
+    """measure()'s arithmetic, on a clock that returns set times: every block is slower at each
+    call (a machine getting busier), a step's three times its floor's just before it, so every
+    round's ratio is 3: step over floor, not floor over step. (Real timing: the tests above.)"""
+    clock = {"floor (torch)": 1.0, "floor (numpy)": 2.0, "two_layer_net_tensor": 3.0,
+             "two_layer_net_numpy": 6.0}
+    calls = {name: 0 for name in clock}
+
+    def block(name):
+        return lambda k: name
+
+    blocks = {name: block(name) for name in clock}
+
+    def time_block(run, k, device):
+        name = run(k)
+        calls[name] += 1
+        return clock[name] * calls[name]           # slower at every call, as on a busy machine
+
+    saved = benchmark.timed_blocks, benchmark.time_block
+    benchmark.timed_blocks, benchmark.time_block = (lambda device, size: blocks), time_block
+    try:
+        result = benchmark.measure("cpu", (1, 1, 1, 1), 3)
+    finally:
+        benchmark.timed_blocks, benchmark.time_block = saved
+    assert result["two_layer_net_tensor"][1] == 3.0 and result["two_layer_net_numpy"][1] == 3.0
+
 
 def test_floor_flops_match_torchs_own_count():
     """flops_per_step is the count of the five products; check it with torch's flop counter."""
