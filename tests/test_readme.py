@@ -9,9 +9,11 @@
   figures, and the READMEs' step tables list the scripts.
 """
 import ast
+import contextlib
 import functools
 import importlib
 import inspect
+import io
 import logging
 import math
 import re
@@ -302,6 +304,16 @@ def check_defaults():
         assert lr == (1e-4 if name == "dynamic_net" else 1e-6)
 
 
+def check_training_steps_numbered_from_0():
+    """What to expect: a run prints one line per training step, numbered from 0 (0 to 499 for
+    the default 500 steps, which check_defaults pins)."""
+    step_1 = load("two_layer_net_numpy")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        step_1.train(*step_1.make_data(0, np.float64), steps=3)
+    assert [line.split()[0] for line in printed.getvalue().splitlines()] == ["0", "1", "2"]
+
+
 def check_exercise_rates_and_slopes():
     """docs/exercises.md: the mean loss's rate is 640 times the sum's; the leaky slope."""
     for name, step in [("numpy_mean_loss", "two_layer_net_numpy"),
@@ -413,6 +425,28 @@ def check_float32_rounding_by_operations():
     assert max(abs(a - b) / b for a, b in zip(same[0][:100], by_hand[:100])) < 1e-5
     assert same[0][-1] == pytest.approx(2.994e-5, rel=0.02)
     assert by_hand[-1] == pytest.approx(3.010e-5, rel=0.02)
+
+
+def check_steps_6_to_8_part_at_training_step_2():
+    """docs/versions.md: at training step 2, steps 6 to 8 print 20605258 and steps 2, 3 and 5
+    20605260 on the development machine (within 4, two float32 steps at 2e7, for another CPU's
+    rounding; far from the other group's figure it is not)."""
+    by_hand = default_losses("two_layer_net_tensor", 0)
+    by_nn = default_losses("two_layer_net_nn", 0)
+    assert by_hand[2] == pytest.approx(20605260, abs=4) and by_nn[2] == pytest.approx(20605258,
+                                                                                       abs=4)
+
+
+def check_clamp_gradient_at_zero_by_version():
+    """docs/versions.md: clamp(min=0)'s gradient at exactly 0 is 0 from torch 2.14, 1 up to 2.13
+    (torch.relu's is 0 in both)."""
+    h = torch.zeros(3, requires_grad=True)
+    h.clamp(min=0).sum().backward()
+    expected = 0.0 if torch.__version__ >= "2.14" else 1.0
+    assert h.grad.tolist() == [expected] * 3, (torch.__version__, h.grad)
+    h.grad = None
+    torch.relu(h).sum().backward()
+    assert h.grad.tolist() == [0.0] * 3
 
 
 def check_float32_updates_round_away():
@@ -699,10 +733,21 @@ def claim(pages, figures, check, chinese=None):
 
 # Each fact the pages state, with the figures that state it and where.
 CLAIMS = [
-    claim(READMES, ["2.994e-5", "3.010e-5"], check_float32_rounding_by_operations),
+    claim(READMES, ["2.994e-5", "3.010e-5", "steps 6 to 8 end at 2.994e-5",
+                    "steps 2 and 5 at 3.010e-5"], check_float32_rounding_by_operations,
+          chinese=["2.994e-5", "3.010e-5", "第 6 到第 8 步停在 2.994e-5",
+                   "第 2、5 步停在 3.010e-5"]),
     claim(READMES, ["2.13", "3.029e-5"], check_float32_lands_on_the_kink),
     claim(READMES, ["250", "3e-8", "6e-8", "499", "95%", "5e8"], check_float32_updates_round_away),
-    claim(VERSIONS, ["2.994e-5", "3.010e-5"], check_float32_rounding_by_operations),
+    claim(VERSIONS, ["2.994e-5", "3.010e-5", "they end at 2.994e-5 against 3.010e-5"],
+          check_float32_rounding_by_operations,
+          chinese=["2.994e-5", "3.010e-5", "第 6 到第 8 步停在 2.994e-5，它们停在 3.010e-5"]),
+    claim(VERSIONS, ["(20605258 against their 20605260)"],
+          check_steps_6_to_8_part_at_training_step_2,
+          chinese=["（第 6 到第 8 步是 20605258，它们是 20605260）"]),
+    claim(VERSIONS, ["from torch 2.14 on it is 0 there too; up to torch 2.13 it is 1"],
+          check_clamp_gradient_at_zero_by_version,
+          chinese=["从 torch 2.14 起那里也是 0；到 torch 2.13 为止那里是 1"]),
     claim(VERSIONS, ["157", "114", "115", "252", "140", "3.029e-5", "3.010e-5", "1e-3"],
           check_float32_lands_on_the_kink),
     claim(VERSIONS, ["2e-6", "5e8"], check_float_spacing),
@@ -728,6 +773,7 @@ CLAIMS = [
     claim(READMES, [], check_dynamic),
     claim(READMES, ["7"], check_dynamic_needs_scaled_weights),
     claim(READMES, ["500", "1e-6", "1e-4"], check_defaults),
+    claim(READMES, ["(0 to 499)"], check_training_steps_numbered_from_0, chinese=["（0 到 499）"]),
     claim(READMES, [], check_options),
     claim(BENCHMARK, ["101,000", "26 million"], check_sizes, chinese=["101,000", "2600 万"]),
     claim(READMES, ["101,000", "640"], check_sizes),
