@@ -188,6 +188,7 @@ def start_interactive_runs():
 BACKGROUND = ("kernel_runs", "torchrun_runs", "interactive_runs", "runs_from_another_folder")
 
 
+@pytest.hookimpl(trylast=True)      # after -k and -m have deselected: only what will run
 def pytest_collection_modifyitems(session, config, items):
     used = {name for item in items for name in item.fixturenames}
     # The longest runs first (a kernel takes longest), so that the two workers end together.
