@@ -188,9 +188,9 @@ def start_interactive_runs():
 BACKGROUND = ("kernel_runs", "torchrun_runs", "interactive_runs", "runs_from_another_folder")
 
 
-@pytest.hookimpl(trylast=True)      # after -k and -m have deselected: only what will run
-def pytest_collection_modifyitems(session, config, items):
-    used = {name for item in items for name in item.fixturenames}
+def pytest_collection_finish(session):
+    """Start the background runs that the selected tests read (after -k and -m deselected)."""
+    used = {name for item in session.items for name in item.fixturenames}
     # The longest runs first (a kernel takes longest), so that the two workers end together.
     if "kernel_runs" in used:
         start_kernel_runs()
@@ -205,8 +205,12 @@ def pytest_collection_modifyitems(session, config, items):
         commands["import all"] = [sys.executable, "-c", IMPORT_ALL, str(ROOT)]
         for name, command in commands.items():
             start(name, command, folder, _started)
-    # The tests that read those runs go last (a stable sort: each group keeps its order), so
-    # that the tests made in this process use the time the runs take, rather than wait for them.
+
+
+def pytest_collection_modifyitems(session, config, items):
+    # The tests that read the background runs go last (a stable sort: each group keeps its
+    # order), so that the tests made in this process use the time the runs take, rather than
+    # wait for them.
     items.sort(key=lambda item: any(name in item.fixturenames for name in BACKGROUND))
     # What collection imported (torch, numpy, the tests' modules: hundreds of thousands of
     # objects) is out of the collector's sight from here on, once its garbage is gone: each full
