@@ -254,7 +254,8 @@ def check_falls_a_millionfold():
         assert losses[-1] < losses[0] / 1e6, (name, losses[0], losses[-1])
 
 
-def check_float32_levels_off():
+def check_float32_ends_between_1e_5_and_1e_4():
+    """Every step in float32 (steps 1 and 4 too, with --dtype float32) after 500 steps."""
     for name in STEPS:
         final = default_losses(name, 0, "float32")[-1]
         assert 1e-5 <= final <= 1e-4, (name, final)
@@ -766,7 +767,7 @@ CLAIMS = [
     claim(BENCHMARK, ["1.9", "0.6", "3.2", "2.88"], check_step11_table_arithmetic),
     claim(READMES, ["3e7"], check_start_near_3e7),
     claim(READMES, [], check_falls_a_millionfold),
-    claim(READMES, ["1e-5", "1e-4"], check_float32_levels_off),
+    claim(READMES, ["1e-5", "1e-4"], check_float32_ends_between_1e_5_and_1e_4),
     claim(READMES, ["1e-7", "1e-6"], check_float64_keeps_going),
     claim(READMES, ["0.1", "1e-3", "3e-5"], check_adam),
     claim(READMES, ["1e-3"], check_adam_rate),
