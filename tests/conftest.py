@@ -189,7 +189,12 @@ BACKGROUND = ("kernel_runs", "torchrun_runs", "interactive_runs", "runs_from_ano
 
 
 def pytest_collection_finish(session):
-    """Start the background runs that the selected tests read (after -k and -m deselected)."""
+    """Start the background runs that the selected tests read (after -k and -m deselected);
+    none where no test will run (--collect-only, --setup-plan, --fixtures)."""
+    option = session.config.option
+    if any(getattr(option, name, False) for name in ("collectonly", "setupplan", "showfixtures",
+                                                      "show_fixtures_per_test")):
+        return
     used = {name for item in session.items for name in item.fixturenames}
     # The longest runs first (a kernel takes longest), so that the two workers end together.
     if "kernel_runs" in used:

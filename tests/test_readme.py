@@ -148,8 +148,8 @@ def shown_commands():
     return sorted(found - ci_runs)
 
 
-@pytest.mark.parametrize("command", shown_commands())
-def test_command_runs_and_exits_0(command, capsys, torchrun_runs, monkeypatch):
+@pytest.mark.parametrize("command", [c for c in shown_commands() if not c.startswith("torchrun ")])
+def test_command_runs_and_exits_0(command, capsys, monkeypatch):
     monkeypatch.chdir(ROOT)                    # the pages' commands run from the repository
     words = shlex.split(command)
     if words[0] == "cp":                       # the exercises' copy of a step: not made here
@@ -163,17 +163,6 @@ def test_command_runs_and_exits_0(command, capsys, torchrun_runs, monkeypatch):
                 node.name.startswith("test_") for node in tree.body
                 if isinstance(node, ast.FunctionDef)), path
         return
-    if words[0] == "torchrun":
-        # Run for real by conftest.py: the one-machine command with --dtype float64, and the
-        # two machines' commands together on loopback, with --steps 3.
-        result = torchrun_runs[("README", command)]
-        assert result.returncode == 0, result.stderr
-        if "--node_rank 1" in command:         # rank 0 is on node 0, and prints the losses
-            assert result.stdout == ""
-        else:
-            steps = 3 if "--nnodes" in command else 500
-            assert [t for t, _ in step_losses(result.stdout)] == list(range(steps))
-        return
     if words[:2] == ["ruff", "check"]:         # ruff's own folder may not be on PATH here
         result = subprocess.run([sys.executable, "-m", *words], cwd=ROOT, capture_output=True,
                                 text=True, timeout=120)
@@ -181,6 +170,20 @@ def test_command_runs_and_exits_0(command, capsys, torchrun_runs, monkeypatch):
         return
     status, _, err = run_python_command(command, capsys)
     assert status == 0, err
+
+
+@pytest.mark.parametrize("command", [c for c in shown_commands() if c.startswith("torchrun ")])
+def test_torchrun_command_runs_and_exits_0(command, torchrun_runs):
+    """Run for real by conftest.py (a test of its own, so that the other commands do not wait
+    for these runs): the one-machine command with --dtype float64, and the two machines'
+    commands together on loopback, with --steps 3."""
+    result = torchrun_runs[("README", command)]
+    assert result.returncode == 0, result.stderr
+    if "--node_rank 1" in command:             # rank 0 is on node 0, and prints the losses
+        assert result.stdout == ""
+    else:
+        steps = 3 if "--nnodes" in command else 500
+        assert [t for t, _ in step_losses(result.stdout)] == list(range(steps))
 
 
 def run_python_command(command, capsys):
@@ -329,7 +332,10 @@ def check_exercise_rates_and_slopes():
 
 def check_exercise_losses():
     """docs/exercises.md: in float64, the second loss of exercises 1.1 and 3.1 and of steps 1 and
-    3, to the unit (their rounding is some 1e-8 of a unit); 4.1's first loss, and step 4's."""
+    3 ("about": a missing update moves it by thousands); 4.1's first loss, and step 4's. numpy's
+    draws are the same everywhere: to the unit (float64 rounds some 1e-8 of one). torch's
+    float32 draws differ in their last bits without its AVX2 kernels (ATEN_CPU_CAPABILITY=
+    default: 22,768,595 for 22,768,592): within 100."""
     def losses(name, dtype, steps):
         module = load(f"solutions.{name}")
         data = module.make_data(0, np.float64) if name in ("numpy_biases", "own_autograd_tanh") \
@@ -337,8 +343,9 @@ def check_exercise_losses():
         return module.train(*data, steps=steps, print_every=0)
     assert round(losses("numpy_biases", "float64", 2)[1]) == 28_951_882
     assert round(default_losses("two_layer_net_numpy", 0, "float64")[1]) == 28_895_386
-    assert round(losses("autograd_biases", "float64", 2)[1]) == 22_768_592
-    assert round(default_losses("two_layer_net_autograd", 0, "float64")[1]) == 22_739_449
+    assert losses("autograd_biases", "float64", 2)[1] == pytest.approx(22_768_592, abs=100)
+    assert default_losses("two_layer_net_autograd", 0, "float64")[1] == pytest.approx(22_739_449,
+                                                                                    abs=100)
     assert round(losses("own_autograd_tanh", "float64", 1)[0]) == 63_760
     assert round(default_losses("two_layer_net_own_autograd", 0, "float64")[0] / 1e6, 1) == 31.5
 
@@ -418,7 +425,9 @@ def check_nn_linear_start():
 def check_float32_rounding_by_operations():
     """The ladder's paragraph: steps 6 to 8 print the same text, and part from steps 2, 3 and 5 in
     the 6th digit (within 1e-5 relative over the first 100 steps); the two groups end near
-    2.994e-5 and 3.010e-5 (the development machine's figures: within 2% on another CPU)."""
+    2.994e-5 and 3.010e-5 (the development machine's figures: within 2% on another CPU; which
+    group ends lower is this machine's rounding, not asserted: without torch's AVX2 kernels,
+    ATEN_CPU_CAPABILITY=default, both end at 3.040e-5)."""
     same = [default_losses(name, 0) for name in
             ["two_layer_net_nn", "two_layer_net_optim", "two_layer_net_module"]]
     assert same[0] == same[1] == same[2]
@@ -430,12 +439,13 @@ def check_float32_rounding_by_operations():
 
 def check_steps_6_to_8_part_at_training_step_2():
     """docs/versions.md: at training step 2, steps 6 to 8 print 20605258 and steps 2, 3 and 5
-    20605260 on the development machine (within 4, two float32 steps at 2e7, for another CPU's
-    rounding; far from the other group's figure it is not)."""
+    20605260 on the development machine: within 8, four float32 steps at 2e7, on another CPU
+    (without torch's AVX2 kernels, ATEN_CPU_CAPABILITY=default, both print 20605264; so which
+    is lower is this machine's rounding, and not asserted)."""
     by_hand = default_losses("two_layer_net_tensor", 0)
     by_nn = default_losses("two_layer_net_nn", 0)
-    assert by_hand[2] == pytest.approx(20605260, abs=4) and by_nn[2] == pytest.approx(20605258,
-                                                                                       abs=4)
+    assert by_hand[2] == pytest.approx(20605260, abs=8) and by_nn[2] == pytest.approx(20605258,
+                                                                                       abs=8)
 
 
 def check_clamp_gradient_at_zero_by_version():
@@ -455,7 +465,9 @@ def check_float32_updates_round_away():
     training step 250, then slows: an update under half float32's gap at its weight (3e-8 to
     6e-8 of the weight) leaves it as it was, and at training step 499 95% of w1's updates do on
     the development machine (90% to 99% allowed: other CPUs round differently); at step 100,
-    under 1%. In float64, whose gaps are about 5e8 times finer, not one is lost."""
+    under 1%. In float64, whose gaps are about 5e8 times finer, nearly every update lands (all of
+    them here; without torch's AVX2 kernels, ATEN_CPU_CAPABILITY=default, whose random numbers
+    differ in their last bits, one of w1's was lost once)."""
     eps32, eps64 = torch.finfo(torch.float32).eps, torch.finfo(torch.float64).eps
     assert (f"{eps32 / 4:.0e}", f"{eps32 / 2:.0e}", f"{eps32 / eps64:.0e}") == (
         "3e-08", "6e-08", "5e+08")
@@ -463,7 +475,8 @@ def check_float32_updates_round_away():
     assert f32.losses[250] == pytest.approx(f64.losses[250], rel=0.01)
     assert f32.losses[499] > 10 * f64.losses[499]
     assert f32.unchanged[100][0] < 0.01 and 0.9 < f32.unchanged[499][0] < 0.99, f32.unchanged
-    assert max(max(fractions) for fractions in f64.unchanged) == 0
+    # At most a few of the 101,000 (none here; one, once, where the data's last bits differ)
+    assert max(max(fractions) for fractions in f64.unchanged) <= 1e-4, f64.unchanged
 
 
 def check_float32_lands_on_the_kink():

@@ -259,10 +259,12 @@ def test_plot_draws_each_steps_losses_on_a_log_scale(tmp_path):
               for n, (name, _, _) in enumerate(plot.LADDER)}
     plot.draw(losses, 0, tmp_path / "losses.png",
               types.SimpleNamespace(subplots=pyplot.subplots, close=kept.append))
-    (axes,) = kept[0].axes
-    assert axes.get_yscale() == "log"
-    assert [list(line.get_ydata()) for line in axes.get_lines()] == list(losses.values())
-    pyplot.close(kept[0])
+    try:
+        (axes,) = kept[0].axes
+        assert axes.get_yscale() == "log"
+        assert [list(line.get_ydata()) for line in axes.get_lines()] == list(losses.values())
+    finally:
+        pyplot.close(kept[0])
 
 
 def test_plot_without_matplotlib_says_how_to_install_it(tmp_path):
@@ -288,12 +290,11 @@ def test_plot_rejects_a_missing_folder(tmp_path, capsys):
 # --- benchmark.py -----------------------------------------------------------------------------
 
 def test_the_ratio_is_the_median_of_each_rounds_step_over_its_floor():
-    """measure()'s arithmetic, on a clock that returns set times: every block is slower at each
-    call (a machine getting busier), a step's three times its floor's just before it, so every
-    round's ratio is 3: step over floor, not floor over step. (Real timing: the tests above.)"""
-    clock = {"floor (torch)": 1.0, "floor (numpy)": 2.0, "two_layer_net_tensor": 3.0,
-             "two_layer_net_numpy": 6.0}
-    calls = {name: 0 for name in clock}
+    """measure()'s arithmetic, on a clock that returns set times (a warm-up, then 3 rounds):
+    the rounds' ratios of step to floor are 3, 2 and 10, so their median is 3, where the ratio
+    of the medians would be 2, their mean 5, and floor over step 1/3. (Real timing: above.)"""
+    clock = {"floor (torch)": [1, 1, 2, 4], "two_layer_net_tensor": [1, 3, 4, 40],
+             "floor (numpy)": [1, 1, 2, 4], "two_layer_net_numpy": [1, 3, 4, 40]}
 
     def block(name):
         return lambda k: name
@@ -301,9 +302,7 @@ def test_the_ratio_is_the_median_of_each_rounds_step_over_its_floor():
     blocks = {name: block(name) for name in clock}
 
     def time_block(run, k, device):
-        name = run(k)
-        calls[name] += 1
-        return clock[name] * calls[name]           # slower at every call, as on a busy machine
+        return float(clock[run(k)].pop(0))
 
     saved = benchmark.timed_blocks, benchmark.time_block
     benchmark.timed_blocks, benchmark.time_block = (lambda device, size: blocks), time_block
@@ -311,7 +310,8 @@ def test_the_ratio_is_the_median_of_each_rounds_step_over_its_floor():
         result = benchmark.measure("cpu", (1, 1, 1, 1), 3)
     finally:
         benchmark.timed_blocks, benchmark.time_block = saved
-    assert result["two_layer_net_tensor"][1] == 3.0 and result["two_layer_net_numpy"][1] == 3.0
+    assert result["two_layer_net_tensor"] == result["two_layer_net_numpy"] == (4.0, 3.0)
+    assert result["floor (torch)"] == result["floor (numpy)"] == (2.0, 1.0)
 
 
 def test_floor_flops_match_torchs_own_count():
