@@ -302,8 +302,8 @@ def check(path, seed=0):
               "differences)")
         return True
     later = GRADIENTS[GRADIENTS.index(first_wrong) + 1:]
-    shared = [grad for grad in later if first_wrong in seen and grad in seen
-              and np.shares_memory(to_numpy(seen[grad]), to_numpy(seen[first_wrong]))]
+    shared = [grad for grad in later if grad in seen and np.shares_memory(
+        to_numpy(seen[grad]), to_numpy(seen[first_wrong]))] if first_wrong in seen else []
     if shared:              # grad_h = grad_h_relu, then grad_h[...] = 0: both changed
         print(f"first wrong gradient: {first_wrong}, which is one array with {shared[0]}: a "
               f"line that changes {shared[0]} in place changes {first_wrong} too; make "

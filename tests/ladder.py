@@ -35,6 +35,8 @@ NUMPY_SCRIPTS = ["two_layer_net_numpy", OWN_AUTOGRAD]
 TORCH_SCRIPTS = [name for name in SCRIPTS if name not in NUMPY_SCRIPTS]
 COMPILE = "two_layer_net_compile"
 DDP = "two_layer_net_ddp"
+# The steps whose train() takes an optimizer by name, from their OPTIMIZERS table: 7, 8, 9, 11.
+OPTIMIZER_STEPS = ["two_layer_net_optim", "two_layer_net_module", "dynamic_net", DDP]
 # One script for each distinct command line: the others' is, line for line, that of one of these
 # but for the lines of their own options (test_cli.py checks it). The runs that start a process
 # or a kernel cell only to exercise the command line (from another folder; pasted into a
@@ -150,12 +152,17 @@ def checked(path, capsys):
     return status, rows, out
 
 
-def run_copy(path, argv, capsys):
-    """main(argv) of the script at path, loaded in this process: (status, stdout, stderr)."""
+def load_copy(path):
+    """The script at path (a learner's copy), loaded in this process as a module of its own."""
     spec = importlib.util.spec_from_file_location(f"copy_of_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return main_of(module, argv, capsys)
+    return module
+
+
+def run_copy(path, argv, capsys):
+    """main(argv) of the script at path, loaded in this process: (status, stdout, stderr)."""
+    return main_of(load_copy(path), argv, capsys)
 
 
 # The tools' slow runs, made once per session and read by every test that needs them: the

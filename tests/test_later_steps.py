@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from ladder import (
+    OPTIMIZER_STEPS,
     as_tensor,
     central_differences,
     default_losses,
@@ -47,8 +48,7 @@ def test_custom_relu_leaves_the_gradient_it_is_given_alone():
     assert given.tolist() == [5.0, 7.0, 11.0]
 
 
-@pytest.mark.parametrize("name", ["two_layer_net_optim", "two_layer_net_module", "dynamic_net",
-                                  "two_layer_net_ddp"])
+@pytest.mark.parametrize("name", OPTIMIZER_STEPS)
 def test_optimizer_adam_on_the_command_line_takes_adams_rate(name, capsys):
     """`--optimizer adam` without --lr: 1e-3 (the README's), said on stderr, and trained at."""
     status, out, err = run_main(name, ["--optimizer", "adam", "--steps", "3", "--device", "cpu"],
@@ -65,8 +65,7 @@ def test_adam_with_its_default_rate_makes_the_loss_fall_a_thousandfold(seed):
     assert losses[-1] < losses[0] / 1e3, f"{losses[0]:.3g} -> {losses[-1]:.3g}"
 
 
-@pytest.mark.parametrize("name", ["two_layer_net_optim", "two_layer_net_module", "dynamic_net",
-                                  "two_layer_net_ddp"])
+@pytest.mark.parametrize("name", OPTIMIZER_STEPS)
 def test_train_without_a_learning_rate_takes_the_optimizers_own(name):
     """What train(..., optimizer_name="adam") in a notebook gets: Adam's 1e-3, as --optimizer
     adam does, not SGD's 1e-6 (1e-4 in step 9) (the same operations: the very same losses)."""

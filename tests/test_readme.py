@@ -21,6 +21,7 @@ import shlex
 import statistics
 import subprocess
 import sys
+import tempfile
 import textwrap
 import types
 import warnings
@@ -31,13 +32,16 @@ import torch
 from ladder import (
     CLAMP_GRAD_AT_ZERO,
     NUMPY_SCRIPTS,
+    OPTIMIZER_STEPS,
     ROOT,
     SCRIPTS,
     SHORT_RUNS,
     STEPS,
     default_data,
     default_losses,
+    edited_copy,
     load,
+    load_copy,
     run_main,
     short_run,
     step_2_run,
@@ -538,7 +542,7 @@ def check_median_ratio_example():
 
 
 def check_adam_rate():
-    for name in ["two_layer_net_optim", "two_layer_net_module", "dynamic_net", "two_layer_net_ddp"]:
+    for name in OPTIMIZER_STEPS:
         assert load(name).OPTIMIZERS["adam"][1] == 1e-3, name
         assert torch.optim.Adam([torch.zeros(1, requires_grad=True)]).defaults["lr"] == 1e-3
 
@@ -592,25 +596,23 @@ def check_out_of_place_update():
     """Step 3's section, on copies of step 3 whose update is out of place: for w1, outside
     no_grad or inside, the next update meets w1.grad None (TypeError); inside, for w1 and w2,
     the next backward() raises, as nothing requires grad."""
-    source = (ROOT / "two_layer_net_autograd.py").read_text(encoding="utf-8")
     update = ("        with torch.no_grad():\n            w1 -= learning_rate * w1.grad\n"
               "            w2 -= learning_rate * w2.grad\n")
     outside = ("        w1 = w1 - learning_rate * w1.grad\n        with torch.no_grad():\n"
                "            w2 -= learning_rate * w2.grad\n")
     inside = update.replace("w1 -= learning_rate", "w1 = w1 - learning_rate")
     both = inside.replace("w2 -= learning_rate", "w2 = w2 - learning_rate")
-    assert source.count(update) == 1
     for changed, error, message in [
             (outside, TypeError, r"unsupported operand type\(s\) for \*: 'float' and 'NoneType'"),
             (inside, TypeError, r"unsupported operand type\(s\) for \*: 'float' and 'NoneType'"),
             (both, RuntimeError, "^element 0 of tensors does not require grad and does not have "
                                  "a grad_fn$")]:
-        namespace = {"__name__": "a_copy_of_step_3"}
-        exec(compile(source.replace(update, changed), "copy.py", "exec"), namespace)
+        with tempfile.TemporaryDirectory() as folder:
+            copy = load_copy(edited_copy("two_layer_net_autograd.py", [(update, changed)],
+                                         folder))
         with warnings.catch_warnings(), pytest.raises(error, match=message):
             warnings.simplefilter("ignore")      # torch warns on reading a non-leaf's .grad
-            namespace["train"](*namespace["make_data"](0, torch.float64, "cpu"), steps=3,
-                               print_every=0)
+            copy.train(*copy.make_data(0, torch.float64, "cpu"), steps=3, print_every=0)
 
 
 def check_nn_linear_bound():

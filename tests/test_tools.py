@@ -289,7 +289,7 @@ def test_plot_rejects_a_missing_folder(tmp_path, capsys):
 
 # --- benchmark.py -----------------------------------------------------------------------------
 
-def test_the_ratio_is_the_median_of_each_rounds_step_over_its_floor():
+def test_the_ratio_is_the_median_of_each_rounds_step_over_its_floor(monkeypatch):
     """measure()'s arithmetic, on a clock that returns set times (a warm-up, then 3 rounds):
     the rounds' ratios of step to floor are 3, 2 and 10, so their median is 3, where the ratio
     of the medians would be 2, their mean 5, and floor over step 1/3. (Real timing: above.)"""
@@ -304,12 +304,9 @@ def test_the_ratio_is_the_median_of_each_rounds_step_over_its_floor():
     def time_block(run, k, device):
         return float(clock[run(k)].pop(0))
 
-    saved = benchmark.timed_blocks, benchmark.time_block
-    benchmark.timed_blocks, benchmark.time_block = (lambda device, size: blocks), time_block
-    try:
-        result = benchmark.measure("cpu", (1, 1, 1, 1), 3)
-    finally:
-        benchmark.timed_blocks, benchmark.time_block = saved
+    monkeypatch.setattr(benchmark, "timed_blocks", lambda device, size: blocks)
+    monkeypatch.setattr(benchmark, "time_block", time_block)
+    result = benchmark.measure("cpu", (1, 1, 1, 1), 3)
     assert result["two_layer_net_tensor"] == result["two_layer_net_numpy"] == (4.0, 3.0)
     assert result["floor (torch)"] == result["floor (numpy)"] == (2.0, 1.0)
 
