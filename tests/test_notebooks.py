@@ -101,21 +101,14 @@ def test_every_link_in_a_notebook_finds_its_file_and_heading():
     """A notebook's text comes from README.md, one folder up: its links must still arrive, from
     notebooks/ (a link copied as it was, `docs/ddp.md`, points at notebooks/docs/ddp.md)."""
     import nbformat
-    from test_readme import github_anchor, heading_texts
+    from test_readme import local_links, unfound
 
     checked = 0
     for name in SCRIPTS:
         notebook = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
         text = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
-        for target in re.findall(r"\]\(([^)\s]+)\)", text):
-            if re.match(r"\w+://", target):
-                continue
-            path, _, anchor = target.partition("#")
-            linked = ROOT / "notebooks" / path
-            assert path and linked.is_file(), (name, target)
-            if anchor:
-                found = heading_texts(linked.read_text(encoding="utf-8"))
-                assert anchor in {github_anchor(h) for h in found}, (name, target)
+        for target in local_links(text):
+            assert unfound(target, ROOT / "notebooks") is None, (name, target)
             checked += 1
     assert checked > len(SCRIPTS), checked     # each links its script, and some link more
 
