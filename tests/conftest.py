@@ -189,8 +189,9 @@ BACKGROUND = ("kernel_runs", "torchrun_runs", "interactive_runs", "runs_from_ano
 
 
 def pytest_collection_finish(session):
-    """Start the background runs that the selected tests read (after -k and -m deselected);
-    none where no test will run (--collect-only, --setup-plan, --fixtures)."""
+    """Start the background runs that the selected tests read, then set aside what collection
+    imported: for the tests that -k and -m leave, and not where no test will run
+    (--collect-only, --setup-plan, --fixtures)."""
     option = session.config.option
     if any(getattr(option, name, False) for name in ("collectonly", "setupplan", "showfixtures",
                                                       "show_fixtures_per_test")):
@@ -210,20 +211,13 @@ def pytest_collection_finish(session):
         commands["import all"] = [sys.executable, "-c", IMPORT_ALL, str(ROOT)]
         for name, command in commands.items():
             start(name, command, folder, _started)
-
-
-def pytest_collection_modifyitems(session, config, items):
-    # The tests that read the background runs go last (a stable sort: each group keeps its
-    # order), so that the tests made in this process use the time the runs take, rather than
-    # wait for them.
-    items.sort(key=lambda item: any(name in item.fixturenames for name in BACKGROUND))
     # What collection imported (torch, numpy, the tests' modules: hundreds of thousands of
     # objects) is out of the collector's sight from here on, once its garbage is gone: each full
     # collection, the tests' own gc.collect() calls among them, would walk it all again (0.2 to
     # 0.4 s each on this machine, and a run makes about 25). So are the big modules that the
     # selected tests would import later (step 10's torch.compile, the plot's matplotlib),
     # imported now. What the tests make is collected as before.
-    modules = {item.module.__name__ for item in items}
+    modules = {item.module.__name__ for item in session.items}
     if modules & {"test_compile", "test_tools"}:
         import torch._dynamo  # noqa: F401
         import torch._inductor.compile_fx  # noqa: F401
@@ -231,6 +225,13 @@ def pytest_collection_modifyitems(session, config, items):
         import matplotlib.pyplot  # noqa: F401
     gc.collect()
     gc.freeze()
+
+
+def pytest_collection_modifyitems(session, config, items):
+    # The tests that read the background runs go last (a stable sort: each group keeps its
+    # order), so that the tests made in this process use the time the runs take, rather than
+    # wait for them.
+    items.sort(key=lambda item: any(name in item.fixturenames for name in BACKGROUND))
 
 
 def pytest_unconfigure(config):
