@@ -3,7 +3,7 @@
 New since step 3 (two_layer_net_autograd.py), whose functions this step keeps: at its first call
 TorchDynamo captures forward_and_loss as a graph, behind guards (checks on its inputs);
 AOTAutograd derives the backward graph; a backend compiles both (inductor: C++ on the CPU, which
-needs a C++ compiler, or Triton on a GPU; aot_eager: PyTorch's own kernels; eager: the forward
+needs a C++ compiler, or Triton on a CUDA GPU; aot_eager: PyTorch's own kernels; eager: the forward
 only). Later calls check the guards and replay the graphs. The first step costs seconds.
 
 Run it:  python two_layer_net_compile.py [--show-graph --steps 1] [--dynamic]   (--help)
@@ -119,9 +119,13 @@ def graphs_of_a_dynamic_net(depths):
     return len(graphs)
 
 # --- The command line. The lesson is above: a first reading can stop here. -----------------------
+def cxx_compiler_name():
+    """The C++ compiler inductor calls on the CPU: $CXX, else torch's default for the system."""
+    return os.environ.get("CXX", {"win32": "cl", "darwin": "clang++"}.get(sys.platform, "g++"))
+
 def cxx_compiler():
-    """The C++ compiler inductor would call on the CPU ($CXX, else g++), or None if absent."""
-    return shutil.which(os.environ.get("CXX", "g++"))
+    """The path of that compiler, or None if it is not on PATH."""
+    return shutil.which(cxx_compiler_name())
 
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
@@ -169,7 +173,7 @@ def check_options(parser, argv):
                      "--backend inductor")
     if backend == "inductor" and device == "cpu" and not args.dynamic and not cxx_compiler():
         parser.error(f"--backend inductor needs a C++ compiler on the CPU, and "
-                     f"{os.environ.get('CXX', 'g++')} is not on PATH; install one, or use "
+                     f"{cxx_compiler_name()} is not on PATH; install one, or use "
                      "--backend aot_eager")
     return args, device, backend
 
@@ -210,7 +214,9 @@ def main(argv=None):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except torch._dynamo.exc.BackendCompilerFailed as error:
-        reason = str(error).strip().splitlines()[0]
+        cause = error.inner_exception               # what the backend raised: its name, 1st line
+        lines = str(cause).strip().splitlines()
+        reason = type(cause).__name__ + (f": {lines[0]}" if lines else "")
         print(f"{parser.prog}: --backend {backend} failed on {device} ({reason}); "
               "try --backend aot_eager", file=sys.stderr)
         return 2

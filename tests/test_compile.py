@@ -1,8 +1,8 @@
 """Step 10, torch.compile: the captured graphs compute what step 3 computes (its gradients, and
 the ReLU's at 0, are checked with the other steps in test_gradients.py), --show-graph prints
-the operations the README names, a dynamic net records one graph per depth, and a missing C++
-compiler or Ctrl-C during compilation end with one line. Capture-only checks use aot_eager
-(fast); inductor, which compiles C++ on the CPU, is checked where a compiler is found."""
+the operations the README names, a dynamic net records one graph per depth, and a missing or
+failing C++ compiler or Ctrl-C during compilation end with one line. Capture-only checks use
+aot_eager (fast); inductor, which compiles C++ on the CPU, is checked where a compiler is found."""
 import os
 import re
 import signal
@@ -160,6 +160,52 @@ def test_without_a_cpp_compiler_inductor_stops_with_one_line(tmp_path):
         f"{COMPILE}.py: error: --backend inductor needs a C++ compiler on the CPU, and g++ is "
         "not on PATH; install one, or use --backend aot_eager")
     assert "Traceback" not in result.stderr
+
+
+def test_the_compiler_looked_for_is_the_one_inductor_calls():
+    """Step 10 looks on PATH for the compiler that inductor's own configuration names ($CXX when
+    torch was imported, else torch's default for the system). Not on Windows, where inductor
+    calls $CXX or cl whatever its configuration says."""
+    if sys.platform == "win32":
+        pytest.skip("on Windows inductor calls $CXX or cl, not the compiler its config names")
+    from torch._inductor import config
+
+    assert load(COMPILE).cxx_compiler_name() == config.cpp.cxx[-1]
+
+
+def test_aot_eager_needs_no_cpp_compiler(tmp_path, capsys, monkeypatch):
+    """What the one-line messages suggest works where no compiler is: --backend aot_eager, with
+    PATH an empty folder and CXX unset."""
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert load(COMPILE).cxx_compiler() is None
+    status, out, err = run_main(COMPILE, ["--backend", "aot_eager", "--steps", "2", "--device",
+                                          "cpu"], capsys)
+    assert status == 0 and len(step_losses(out)) == 2, err
+
+
+def test_a_failing_cpp_compiler_stops_with_one_line_naming_what_failed(tmp_path, capsys,
+                                                                       monkeypatch):
+    """A compiler that is found but fails (as g++ does when Python's headers are missing): one
+    line naming what inductor raised, CppCompileError, and status 2 (the first line of torch's
+    own message, "backend='inductor' raised:", names nothing). The compiler is a stand-in, a shell
+    script that answers --version as g++ does and fails at anything else; inductor's caches are
+    off, so that it compiles rather than reuse what an earlier test compiled."""
+    if sys.platform == "win32":
+        pytest.skip("the stand-in compiler is a shell script")
+    from torch._inductor import config
+
+    compiler = tmp_path / "g++"
+    compiler.write_text('#!/bin/sh\ncase "$1" in --version) echo "g++ (stand-in) 12.2.0"; '
+                        'exit 0;; esac\necho "error: this compiler fails" >&2\nexit 1\n')
+    compiler.chmod(0o755)
+    monkeypatch.setenv("CXX", str(compiler))
+    with config.patch({"cpp.cxx": (None, str(compiler)), "force_disable_caches": True}):
+        status, out, err = run_main(COMPILE, ["--steps", "2", "--device", "cpu"], capsys)
+    assert status == 2 and out == "", err
+    assert err.splitlines()[-1].endswith(": --backend inductor failed on cpu (CppCompileError: "
+                                         "C++ compile error); try --backend aot_eager")
+    assert "Traceback" not in err
 
 
 def compiler_running_in(group):
