@@ -214,9 +214,10 @@ def main(argv=None):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except torch._dynamo.exc.BackendCompilerFailed as error:
-        cause = error.inner_exception               # what the backend raised: its name, 1st line
+        cause = error.inner_exception     # what the backend raised, and a compiler's first error
         lines = str(cause).strip().splitlines()
-        reason = type(cause).__name__ + (f": {lines[0]}" if lines else "")
+        errors = [line.split("error: ", 1)[1] for line in lines[1:] if "error: " in line]
+        reason = ": ".join([type(cause).__name__, *lines[:1], *errors[:1]])
         print(f"{parser.prog}: --backend {backend} failed on {device} ({reason}); "
               "try --backend aot_eager", file=sys.stderr)
         return 2

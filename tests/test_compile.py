@@ -148,17 +148,19 @@ def test_counting_graphs_needs_no_cpp_compiler(capsys, monkeypatch):
     assert status == 2 and "needs a C++ compiler" in err, err
 
 
-def test_without_a_cpp_compiler_inductor_stops_with_one_line(tmp_path):
-    """A real run with no C++ compiler to find: PATH is an empty folder and CXX is unset."""
-    env = {key: value for key, value in os.environ.items() if key != "CXX"}
-    env["PATH"] = str(tmp_path)
+def test_without_a_cpp_compiler_inductor_stops_with_one_line(tmp_path, monkeypatch):
+    """A real run with no C++ compiler to find: PATH is an empty folder and CXX is unset. It
+    names the compiler inductor would call on this system."""
+    monkeypatch.delenv("CXX", raising=False)
+    env = {**os.environ, "PATH": str(tmp_path)}
     result = subprocess.run([sys.executable, str(ROOT / f"{COMPILE}.py"), "--device", "cpu",
                              "--steps", "3"], cwd=tmp_path, env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 2 and result.stdout == ""
+    compiler = load(COMPILE).cxx_compiler_name()             # g++ on Linux
     assert result.stderr.splitlines()[-1] == (
-        f"{COMPILE}.py: error: --backend inductor needs a C++ compiler on the CPU, and g++ is "
-        "not on PATH; install one, or use --backend aot_eager")
+        f"{COMPILE}.py: error: --backend inductor needs a C++ compiler on the CPU, and {compiler} "
+        "is not on PATH; install one, or use --backend aot_eager")
     assert "Traceback" not in result.stderr
 
 
@@ -184,28 +186,37 @@ def test_aot_eager_needs_no_cpp_compiler(tmp_path, capsys, monkeypatch):
     assert status == 0 and len(step_losses(out)) == 2, err
 
 
-def test_a_failing_cpp_compiler_stops_with_one_line_naming_what_failed(tmp_path, capsys,
-                                                                       monkeypatch):
-    """A compiler that is found but fails (as g++ does when Python's headers are missing): one
-    line naming what inductor raised, CppCompileError, and status 2 (the first line of torch's
-    own message, "backend='inductor' raised:", names nothing). The compiler is a stand-in, a shell
-    script that answers --version as g++ does and fails at anything else; inductor's caches are
-    off, so that it compiles rather than reuse what an earlier test compiled."""
-    if sys.platform == "win32":
-        pytest.skip("the stand-in compiler is a shell script")
-    from torch._inductor import config
-
-    compiler = tmp_path / "g++"
+def with_a_failing_cpp_compiler(folder):
+    """`python two_layer_net_compile.py --device cpu --steps 1` where the C++ compiler is found
+    but fails, as g++ does without Python's headers: CXX names a stand-in, a shell script that
+    answers --version as g++ does and fails at anything else with an error line as g++ writes
+    one. Inductor's cache is an empty folder, and off, so that it calls the compiler. The
+    CompletedProcess. (A process of its own: inductor remembers, for the rest of a process,
+    that the vector instructions it tried to compile for failed. Run in the background from
+    conftest.py; the test checks what it returns.)"""
+    compiler = Path(folder) / "g++"
     compiler.write_text('#!/bin/sh\ncase "$1" in --version) echo "g++ (stand-in) 12.2.0"; '
-                        'exit 0;; esac\necho "error: this compiler fails" >&2\nexit 1\n')
+                        'exit 0;; esac\necho "kernel.cpp:1:10: fatal error: stand-in.h: No such '
+                        'file or directory" >&2\nexit 1\n')
     compiler.chmod(0o755)
-    monkeypatch.setenv("CXX", str(compiler))
-    with config.patch({"cpp.cxx": (None, str(compiler)), "force_disable_caches": True}):
-        status, out, err = run_main(COMPILE, ["--steps", "2", "--device", "cpu"], capsys)
-    assert status == 2 and out == "", err
-    assert err.splitlines()[-1].endswith(": --backend inductor failed on cpu (CppCompileError: "
-                                         "C++ compile error); try --backend aot_eager")
-    assert "Traceback" not in err
+    env = {**os.environ, "CXX": str(compiler), "TORCHINDUCTOR_FORCE_DISABLE_CACHES": "1",
+           "TORCHINDUCTOR_CACHE_DIR": str(Path(folder) / "cache")}
+    return subprocess.run([sys.executable, str(ROOT / f"{COMPILE}.py"), "--device", "cpu",
+                           "--steps", "1"], cwd=folder, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the stand-in compiler is a shell script")
+def test_a_failing_cpp_compiler_stops_with_one_line_naming_its_error(runs_from_another_folder):
+    """One line naming what inductor raised (CppCompileError) and the compiler's first error,
+    and status 2 (the first line of torch's own message, "backend='inductor' raised:", names
+    nothing)."""
+    result = runs_from_another_folder["a failing C++ compiler"]
+    assert result.returncode == 2 and result.stdout == "", result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"{COMPILE}.py: --backend inductor failed on cpu (CppCompileError: C++ compile error: "
+        "stand-in.h: No such file or directory); try --backend aot_eager")
+    assert "Traceback" not in result.stderr
 
 
 def compiler_running_in(group):
