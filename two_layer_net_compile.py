@@ -177,6 +177,14 @@ def check_options(parser, argv):
                      "--backend aot_eager")
     return args, device, backend
 
+def what_failed(error):
+    """What the backend raised (its name, its first line) and, if a compiler failed, its first
+    error: torch's own first line, "backend='inductor' raised:", names nothing."""
+    cause = error.inner_exception
+    lines = str(cause).strip().splitlines()
+    errors = [line.split("error: ", 1)[1] for line in lines[1:] if "error: " in line]
+    return ": ".join([type(cause).__name__, *lines[:1], *errors[:1]])
+
 def print_graphs_of_step_9(seed, calls):
     depth_rng = random.Random(seed)                 # drawn as step 9 draws them
     drawn = [depth_rng.randint(0, 3) for _ in range(calls)]
@@ -214,11 +222,7 @@ def main(argv=None):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except torch._dynamo.exc.BackendCompilerFailed as error:
-        cause = error.inner_exception     # what the backend raised, and a compiler's first error
-        lines = str(cause).strip().splitlines()
-        errors = [line.split("error: ", 1)[1] for line in lines[1:] if "error: " in line]
-        reason = ": ".join([type(cause).__name__, *lines[:1], *errors[:1]])
-        print(f"{parser.prog}: --backend {backend} failed on {device} ({reason}); "
+        print(f"{parser.prog}: --backend {backend} failed on {device} ({what_failed(error)}); "
               "try --backend aot_eager", file=sys.stderr)
         return 2
     first, rest = step_seconds[0], step_seconds[1:]
