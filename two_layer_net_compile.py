@@ -12,6 +12,7 @@ import argparse
 import math
 import os
 import random
+import re
 import shutil
 import statistics
 import sys
@@ -178,11 +179,13 @@ def check_options(parser, argv):
     return args, device, backend
 
 def what_failed(error):
-    """What the backend raised (its name, its first line) and, if a compiler failed, its first
-    error: torch's own first line, "backend='inductor' raised:", names nothing."""
+    """What the backend raised (its name, its first line) and, if a compiler failed, the first
+    error in the compiler's output (gcc's and clang's "error: ...", MSVC's "error C1083: ...").
+    Torch's own first line, "backend='inductor' raised:", names nothing."""
     cause = error.inner_exception
     lines = str(cause).strip().splitlines()
-    errors = [line.split("error: ", 1)[1] for line in lines[1:] if "error: " in line]
+    output = str(cause).partition("\nOutput:\n")[2].splitlines()
+    errors = [found[1] for line in output if (found := re.search(r"error(?: C\d+)?: (.*)", line))]
     return ": ".join([type(cause).__name__, *lines[:1], *errors[:1]])
 
 def print_graphs_of_step_9(seed, calls):

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -217,6 +218,24 @@ def test_a_failing_cpp_compiler_stops_with_one_line_naming_its_error(runs_from_a
         f"{COMPILE}.py: --backend inductor failed on cpu (CppCompileError: C++ compile error: "
         "stand-in.h: No such file or directory); try --backend aot_eager")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("output, first_error", [
+    ("k.cpp: In function 'void kernel()':\nk.cpp:3:5: error: 'vec' has not been declared\n"
+     "k.cpp:4:5: error: a second error", "'vec' has not been declared"),               # g++
+    ("k.cpp(1): fatal error C1083: Cannot open include file: 'Python.h': No such file or "
+     "directory", "Cannot open include file: 'Python.h': No such file or directory"),  # MSVC
+    ("k.cpp:1:2: warning: #warning all is well [-Wcpp]", None)])                      # no error
+def test_what_failed_quotes_the_compilers_first_error(output, first_error):
+    """A CppCompileError as torch writes it (its message: "C++ compile error", the command, the
+    compiler's output): the first error of the output, and nothing from the command, whose
+    folder here is named "error: old"."""
+    from torch._inductor.exc import CppCompileError
+
+    cause = CppCompileError(["g++", "-I/home/error: old/include", "k.cpp"], output)
+    failed = types.SimpleNamespace(inner_exception=cause)   # what_failed reads only this
+    assert load(COMPILE).what_failed(failed) == ": ".join(
+        ["CppCompileError", "C++ compile error", *[first_error] * (first_error is not None)])
 
 
 def compiler_running_in(group):
