@@ -121,6 +121,7 @@ def main(argv=None):
             if rule.__name__ in args.rules or not args.rules:
                 print(f"--- {rule.__name__}: {rule.__doc__.splitlines()[0]}")
                 rule()
+        sys.stdout.flush()      # here, not at exit: a reader gone (`head`) is caught below
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130

@@ -463,9 +463,17 @@ def main(argv=None):
         if not os.path.isfile(path):
             parser.error(f"no such file: {path}")
     results = []
-    for path in args.scripts:
-        results.append(check(os.path.abspath(path), args.seed))
-        print()
+    try:
+        for path in args.scripts:
+            results.append(check(os.path.abspath(path), args.seed))
+            print()
+        sys.stdout.flush()      # here, not at exit: a reader gone (`head`) is caught below
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:     # the reader of our output (say `head`) has gone; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0 if all(results) else 1
 
 

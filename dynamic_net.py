@@ -144,6 +144,7 @@ def main(argv=None):
         train(x, y, w1, w2, w_middle, steps=args.steps, learning_rate=lr,
               print_every=args.print_every, optimizer_name=args.optimizer,
               seed=args.seed)
+        sys.stdout.flush()      # here, not at exit: a reader gone (`head`) is caught below
     except FloatingPointError as error:
         print(f"{parser.prog}: {error} with --lr {lr}; try a smaller --lr", file=sys.stderr)
         return 1

@@ -215,6 +215,7 @@ def main(argv=None):
         train(x, y, w1, w2, steps=args.steps, learning_rate=args.lr, print_every=args.print_every,
               backend=graph_printer() if args.show_graph else backend,
               mode=None if args.mode == "default" else args.mode, step_seconds=step_seconds)
+        sys.stdout.flush()      # here, not at exit: a reader gone (`head`) is caught below
     except FloatingPointError as error:
         print(f"{parser.prog}: {error} with --lr {args.lr}; try a smaller --lr", file=sys.stderr)
         return 1

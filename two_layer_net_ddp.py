@@ -181,6 +181,7 @@ def train_in_process_group(parser, args, lr, device, backend, from_launcher, ran
         x, y, w1, w2 = make_data(args.seed, getattr(torch, args.dtype), device)
         train(x, y, w1, w2, steps=args.steps, learning_rate=lr, print_every=args.print_every,
               optimizer_name=args.optimizer, step_seconds=step_seconds)
+        sys.stdout.flush()      # here, not at exit: a reader gone (`head`) is caught below
     except FloatingPointError as error:
         if rank == 0:
             print(f"{parser.prog}: {error} with --lr {lr}; try a smaller --lr", file=sys.stderr)

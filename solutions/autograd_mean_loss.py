@@ -139,6 +139,7 @@ def main(argv=None):
         show_graph(compute_loss(forward(x, w1, w2), y), x=x, y=y, w1=w1, w2=w2)
     try:
         train(x, y, w1, w2, steps=args.steps, learning_rate=args.lr, print_every=args.print_every)
+        sys.stdout.flush()      # here, not at exit: a reader gone (`head`) is caught below
     except FloatingPointError as error:
         print(f"{parser.prog}: {error} with --lr {args.lr}; try a smaller --lr", file=sys.stderr)
         return 1

@@ -149,6 +149,7 @@ def main(argv=None):
     x, y, w1, w2 = make_data(args.seed, getattr(torch, args.dtype), device)
     try:
         train(x, y, w1, w2, steps=args.steps, learning_rate=args.lr, print_every=args.print_every)
+        sys.stdout.flush()      # here, not at exit: a reader gone (`head`) is caught below
     except FloatingPointError as error:
         print(f"{parser.prog}: {error} with --lr {args.lr}; try a smaller --lr", file=sys.stderr)
         return 1

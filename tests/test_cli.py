@@ -374,3 +374,33 @@ def test_a_closed_pipe_ends_the_run_quietly(interactive_runs):
     assert STEP_LOSS_LINE.match(first), (first, result.stderr)
     assert result.returncode == 1
     assert result.stderr == ""
+
+
+def test_a_pipe_closed_before_the_end_ends_the_run_quietly(tmp_path):
+    """`python two_layer_net_numpy.py --steps 5 | head -0`, as a learner's Python runs it:
+    standard output a pipe, buffered (PYTHONUNBUFFERED unset), so that nothing is written before
+    the end, and its reader already gone. Flushed only at exit, it would print "Exception ignored
+    ... BrokenPipeError" and exit with status 120."""
+    read, write = os.pipe()
+    os.close(read)
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
+    try:
+        result = subprocess.run([sys.executable, str(ROOT / "two_layer_net_numpy.py"), "--steps",
+                                 "5"], cwd=tmp_path, env=env, stdout=write,
+                                stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write)
+    assert result.returncode == 1 and result.stderr == "", result.stderr
+
+
+@pytest.mark.parametrize("name, argv", [(name, ["--steps", "2"]) for name in DISTINCT_COMMAND_LINES]
+                         + [("autograd_rules", []), ("check_gradients", [])])
+def test_every_main_catches_a_reader_gone_before_the_end(name, argv, monkeypatch):
+    """The same in this process, for each command line: main() writes its output while it can
+    still catch the BrokenPipeError, into a real pipe whose reader has gone."""
+    read, write = os.pipe()
+    os.close(read)
+    with open(write, "w") as closed:                # buffered, as Python buffers a pipe
+        monkeypatch.setattr(sys, "stdout", closed)
+        assert load(name).main(argv) == 1
+        monkeypatch.undo()
