@@ -244,7 +244,15 @@ def check(path, seed=0):
     name = os.path.splitext(os.path.basename(path))[0]
     spec = importlib.util.spec_from_file_location(f"checked_{name}", path)
     step = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(step)
+    try:
+        spec.loader.exec_module(step)
+    except Exception as error:                     # a mistake in the copy: where, and what
+        lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
+                 if frame.filename == path]
+        where = "" if isinstance(error, SyntaxError) or not lines else f"line {lines[-1]}: "
+        print(f"{os.path.basename(path)}: could not be imported: {where}"
+              f"{type(error).__name__}: {error}")
+        return False
     if hasattr(step, "Value") and hasattr(step, "record"):     # an engine, as step 4's
         return check_engine(step, path, seed)
     if not callable(getattr(step, "backward", None)):
@@ -461,7 +469,9 @@ def main(argv=None):
         parser.error(f"argument --seed: must be from 0 to 2**32 - 1, got {args.seed}")
     for path in args.scripts:
         if not os.path.isfile(path):
-            parser.error(f"no such file: {path}")
+            parser.error(f"{'not a file' if os.path.exists(path) else 'no such file'}: {path}")
+        if not path.endswith(".py"):            # what Python's import machinery can load
+            parser.error(f"not a Python script (.py): {path}")
     results = []
     try:
         for path in args.scripts:

@@ -162,6 +162,11 @@ def test_the_checker_judges_the_learners_own_forward_pass_and_loss(name, changes
     # numpy's own error for a copy of step 1, not torch's from a second try on tensors
     ("two_layer_net_numpy", [("h = x @ w1 ", "h = x @ w1.T ")], "mine.py: its forward() and "
      "compute_loss() could not run on a small float64 batch: ValueError: matmul: "),
+    # a copy that does not import: Python's own message, with the line in the copy
+    ("two_layer_net_numpy", [("def forward(x, w1, w2):", "def forward(x, w1, w2)")],
+     "mine.py: could not be imported: SyntaxError: expected ':' (mine.py, line "),
+    ("two_layer_net_numpy", [("import numpy as np\n", "import numpy as np\nimport numpi\n")],
+     "mine.py: could not be imported: line 15: ModuleNotFoundError: No module named 'numpi'"),
 ])
 def test_the_checker_says_why_it_cannot_judge(name, changes, message, tmp_path, capsys):
     """One line saying why, status 1, no traceback."""
@@ -211,10 +216,15 @@ def test_the_checker_judges_each_operation_of_an_engine(change, culprit, tmp_pat
         assert status == 1 and f"first wrong: {culprit}; look at its backward, from line" in out
 
 
-def test_gradient_checker_rejects_a_missing_file(tmp_path, capsys):
-    status, out, err = run_main("check_gradients", [str(tmp_path / "nope.py")], capsys)
+@pytest.mark.parametrize("name, message", [("nope.py", "no such file"),
+                                           ("folder", "not a file"),
+                                           ("notes.txt", "not a Python script (.py)")])
+def test_gradient_checker_rejects_what_is_not_a_script(name, message, tmp_path, capsys):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "notes.txt").write_text("forward, loss, backward, update\n")
+    status, out, err = run_main("check_gradients", [str(tmp_path / name)], capsys)
     assert status == 2
-    assert err.splitlines()[-1].endswith(f"error: no such file: {tmp_path / 'nope.py'}")
+    assert err.splitlines()[-1].endswith(f"error: {message}: {tmp_path / name}")
 
 
 @pytest.mark.parametrize("tool, argv, message", [
