@@ -54,6 +54,10 @@ LADDER = [
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node"]
 
 
+class StepFailedError(Exception):
+    """A step ended with a status other than 0; the message is its last line."""
+
+
 def run_step(name, seed, steps):
     """The losses a step prints with this seed, on the CPU, with its other defaults."""
     argv = ["--seed", str(seed), "--steps", str(steps)]
@@ -62,16 +66,29 @@ def run_step(name, seed, steps):
     if name.endswith(", 2 processes"):
         script = os.path.join(HERE, name.split(",")[0] + ".py")
         result = subprocess.run(TORCHRUN + ["2", script] + argv, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise RuntimeError(f"torchrun ... {name}.py {' '.join(argv)} failed: "
-                               f"{result.stderr.strip()[-300:]}")
+        if result.returncode != 0:      # the step's own line, rank 0's, else torchrun's last
+            said = [line for line in result.stderr.splitlines() if ".py: " in line]
+            raise StepFailedError(f"torchrun ... {name}.py {' '.join(argv)} failed: "
+                             + (said or result.stderr.strip().splitlines() or ["?"])[0])
         return [float(line.split()[1]) for line in result.stdout.splitlines()]
     step = importlib.import_module(name)
     out, err = io.StringIO(), io.StringIO()
+    program, sys.argv[0] = sys.argv[0], f"{name}.py"     # its messages name it, not us
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = step.main(argv)
+        try:
+            status = step.main(argv)
+        except SystemExit as exit_:                 # the step's option check (argparse)
+            status = exit_.code
+        finally:
+            sys.argv[0] = program
+    if name == "two_layer_net_compile" and "torch" in sys.modules:
+        # torch 2.4's inductor builds its kernels with -ffast-math; with gcc before 13 their
+        # library turns on flush-to-zero for this whole process when it loads: turn it off, so
+        # that the steps after it compute, and numpy warns, as they do in a process of their own.
+        sys.modules["torch"].set_flush_denormal(False)
     if status != 0:
-        raise RuntimeError(f"{name} {' '.join(argv)} failed: {err.getvalue().strip()}")
+        said = err.getvalue().strip().splitlines() or ["?"]
+        raise StepFailedError(f"{name} {' '.join(argv)} failed: {said[-1]}")
     return [float(line.split()[1]) for line in out.getvalue().splitlines()]
 
 
@@ -115,6 +132,8 @@ def main(argv=None):
     folder = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(folder):
         parser.error(f"--output: the folder {folder} does not exist")
+    if os.path.isdir(os.path.abspath(args.output)):
+        parser.error(f"--output: {os.path.abspath(args.output)} is a folder; name the PNG file")
     try:
         import matplotlib
     except ImportError:
@@ -129,6 +148,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
+    except StepFailedError as error:
+        print(f"{parser.prog}: {error}", file=sys.stderr)
+        return 1
     if not all(math.isfinite(loss) for values in losses.values() for loss in values):
         print(f"{parser.prog}: a run gave a non-finite loss", file=sys.stderr)
         return 1

@@ -257,6 +257,11 @@ def test_plot_is_a_valid_non_empty_png():
     width, height = png_size(data)
     assert width >= 400 and height >= 300
     assert len(data) > 10_000                   # lines and text, not a blank canvas
+    # After step 10 has compiled in this process, numbers below float32's smallest normal are
+    # still kept (torch 2.4's inductor, built by gcc 12, turns on flush-to-zero: plot_losses.py
+    # turns it off again)
+    import torch
+    assert (torch.tensor([1e-40]) * 1.0).item() != 0.0
 
 
 def test_plot_draws_each_steps_losses_on_a_log_scale(tmp_path):
@@ -295,6 +300,30 @@ def test_plot_rejects_a_missing_folder(tmp_path, capsys):
     status, _, err = run_main("plot_losses", ["--output", str(missing)], capsys)
     assert status == 2
     assert "does not exist" in err.splitlines()[-1]
+
+
+def test_plot_rejects_a_folder_as_its_file(tmp_path, capsys):
+    status, _, err = run_main("plot_losses", ["--output", str(tmp_path)], capsys)
+    assert status == 2
+    assert err.splitlines()[-1].endswith(f"error: --output: {tmp_path} is a folder; name the "
+                                         "PNG file")
+
+
+def test_plot_says_in_one_line_which_step_failed_and_why(tmp_path, capsys, monkeypatch):
+    """Step 10 without a C++ compiler (PATH an empty folder, CXX unset): one line, after the
+    tool's name (here pytest's), with the step's own line, under the step's name; status 1; no
+    PNG."""
+    pytest.importorskip("matplotlib")
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    status, out, err = run_main("plot_losses", ["--steps", "1", "--output",
+                                                str(tmp_path / "x.png")], capsys)
+    assert status == 1 and out == "" and "Traceback" not in err
+    assert err.split(": ", 1)[1] == ("two_layer_net_compile --seed 0 --steps 1 --device cpu "
+                   "failed: two_layer_net_compile.py: error: --backend inductor needs a C++ "
+                   f"compiler on the CPU, and {load('two_layer_net_compile').cxx_compiler_name()} "
+                   "is not on PATH; install one, or use --backend aot_eager\n")
+    assert not (tmp_path / "x.png").exists()
 
 
 # --- benchmark.py -----------------------------------------------------------------------------
