@@ -216,6 +216,35 @@ def test_the_checker_judges_each_operation_of_an_engine(change, culprit, tmp_pat
         assert status == 1 and f"first wrong: {culprit}; look at its backward, from line" in out
 
 
+SCALE = """def scale(a, k):
+    return record(a.data * k, "MulBackward", (a,), lambda g: (k * g,), {"self": a})
+
+"""
+USE_SCALE = ("    y_pred = mm(h_relu, w2)       # (N, D_out)",
+             "    y_pred = scale(mm(h_relu, w2), 1.5)")
+
+
+@pytest.mark.parametrize("changes, status, last_line", [
+    ([("def total(a):", SCALE + "def total(a):")], 0, "all gradients match"),
+    ([("def total(a):", SCALE + "def total(a):"), USE_SCALE], 0, "all gradients match"),
+    ([("def total(a):", SCALE.replace("(k * g,)", "(g,)") + "def total(a):"), USE_SCALE], 1,
+     "first wrong: grad_w1"),
+])
+def test_the_checker_leaves_an_operation_of_a_number_to_the_net(changes, status, last_line,
+                                                                tmp_path, capsys):
+    """scale(a, k), k a plain number, cannot run on Values alone: not called wrong for that, but
+    left to the net's gradients, which find its wrong backward where forward() uses it."""
+    path = edited_copy("two_layer_net_own_autograd.py", changes, tmp_path, "mine.py")
+    got, out, _ = run_main("check_gradients", [str(path)], capsys)
+    assert got == status, out
+    assert re.search(r"^scale +could not run it on Values \(TypeError: .*\): not checked alone$",
+                     out, re.M), out
+    assert out.strip().splitlines()[-1].startswith(last_line)
+    assert out.strip().endswith("scale could not be checked alone (the net checks an operation "
+                                "only where forward() uses it)" + (": look at scale's backward "
+                                                                   "first" if status else ""))
+
+
 @pytest.mark.parametrize("name, message", [("nope.py", "no such file"),
                                            ("folder", "not a file"),
                                            ("notes.txt", "not a Python script (.py)")])
