@@ -458,6 +458,10 @@ def main(argv=None):
     if args.probe_ddp:
         probe_ddp()
         return 0
+    compiled = importlib.import_module("two_layer_net_compile")      # step 10, with inductor
+    if "cpu" in args.devices and compiled.cxx_compiler() is None:
+        parser.error(f"step 10 compiles C++ on the cpu, and {compiled.cxx_compiler_name()} is "
+                     "not on PATH; install a C++ compiler, or leave out the cpu (--devices)")
     print(describe_machine(args.devices))
     print(f"- medians of {args.rounds} rounds; float32; learning rate {TINY_LEARNING_RATE}\n")
     print("| step | device | N, D_in, H, D_out | ms per step | GFLOP/s | median x floor "
@@ -477,9 +481,13 @@ def main(argv=None):
                           flush=True)
         if "cpu" in args.devices and args.processes:
             print_ddp_table(args.processes, args.rounds)
+        sys.stdout.flush()      # here, not at exit: a reader gone (`head`) is caught below
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:     # the reader of our output (say `head`) has gone; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 

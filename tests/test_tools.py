@@ -357,6 +357,20 @@ def test_plot_says_in_one_line_which_step_failed_and_why(tmp_path, capsys, monke
 
 # --- benchmark.py -----------------------------------------------------------------------------
 
+def test_benchmark_without_a_cpp_compiler_says_so_before_it_starts(tmp_path, capsys,
+                                                                   monkeypatch):
+    """Step 10 compiles C++ on the CPU: with PATH an empty folder and CXX unset, a usage error
+    naming the compiler, before any table."""
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    status, out, err = run_main("benchmark", ["--devices", "cpu"], capsys)
+    assert status == 2 and out == ""
+    assert err.splitlines()[-1].endswith(
+        f"error: step 10 compiles C++ on the cpu, and "
+        f"{load('two_layer_net_compile').cxx_compiler_name()} is not on PATH; install a C++ "
+        "compiler, or leave out the cpu (--devices)")
+
+
 def test_the_ratio_is_the_median_of_each_rounds_step_over_its_floor(monkeypatch):
     """measure()'s arithmetic, on a clock that returns set times (a warm-up, then 3 rounds):
     the rounds' ratios of step to floor are 3, 2 and 10, so their median is 3, where the ratio
