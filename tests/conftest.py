@@ -211,10 +211,6 @@ def pytest_collection_finish(session):
         commands["import all"] = [sys.executable, "-c", IMPORT_ALL, str(ROOT)]
         for name, command in commands.items():
             start(name, command, folder, _started)
-        if sys.platform != "win32":                   # the stand-in compiler is a shell script
-            from test_compile import with_a_failing_cpp_compiler
-            _started["a failing C++ compiler"] = _pool.submit(
-                with_a_failing_cpp_compiler, tempfile.mkdtemp(prefix="failing-compiler-"))
     # What collection imported (torch, numpy, the tests' modules: hundreds of thousands of
     # objects) is out of the collector's sight from here on, once its garbage is gone: each full
     # collection, the tests' own gc.collect() calls among them, would walk it all again (0.2 to
@@ -251,9 +247,8 @@ def finished(started):
 
 @pytest.fixture(scope="session")
 def runs_from_another_folder():
-    """name -> CompletedProcess of `python <script> --steps 3`; "import all" -> the run that
-    imports every script and prints which torch modules the numpy step loaded; and "a failing
-    C++ compiler" -> step 10's run with one (test_compile.with_a_failing_cpp_compiler)."""
+    """name -> CompletedProcess of `python <script> --steps 3`, and "import all" -> the run
+    that imports every script and prints which torch modules the numpy step loaded."""
     return finished(_started)
 
 
