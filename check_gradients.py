@@ -22,9 +22,9 @@ Value and record()), it checks each operation instead: every function that calls
 yours too (a tanh you added), runs on random float64 Values at least 0.1 away from 0, and the
 gradients its backward_fn returns are compared with central differences of its forward; then
 the net's gradients, from loss_and_grads(), with differences of its own forward() and loss
-(the biases' too, if forward() takes b1 and b2). An operation that cannot run on Values alone
-(scale(a, k), with k a number) is left to the net's gradients, which check it where forward()
-uses it; the last line names it.
+(the biases' too, if forward() takes b1 and b2). An operation that runs only with plain numbers
+after its first Value (scale(a, k)) is left to the net's gradients, which check it where
+forward() uses it; the last line names it. One that runs on no input is wrong.
 
 Exit status: 0 when every gradient passes, 1 when one fails or the script cannot be checked
 (it says why), 2 for a bad command line.
@@ -393,6 +393,18 @@ def check_operation(step, operation, rng):
     return rows
 
 
+def takes_a_number(step, operation, rng):
+    """Whether operation, which could not run on Values alone, runs on a Value followed by plain
+    numbers (scale(a, k)): then it is left to the net's gradients, else it is wrong."""
+    arity = len(inspect.signature(operation).parameters)
+    try:
+        operation(step.Value(rng.standard_normal((3, 4)), requires_grad=True),
+                  *[1.5] * (arity - 1))
+    except Exception:                                 # it fails on any input: it is wrong
+        return False
+    return arity > 1
+
+
 def check_engine(step, path, seed):
     """Print the table for an autograd engine like step 4's: each operation's backward_fn against
     finite differences, then the net's gradients against those of its loss; True if all pass."""
@@ -404,7 +416,7 @@ def check_engine(step, path, seed):
     for operation in engine_operations(step):
         rows = check_operation(step, operation, rng)
         if isinstance(rows, str):
-            if rows.startswith("could not run"):      # it takes more than Values (scale(a, k))
+            if takes_a_number(step, operation, rng):      # scale(a, k): left to the net
                 print(f"{operation.__name__:14} {rows}: not checked alone")
                 unchecked.append(operation.__name__)
             else:

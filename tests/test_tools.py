@@ -233,7 +233,8 @@ USE_SCALE = ("    y_pred = mm(h_relu, w2)       # (N, D_out)",
 def test_the_checker_leaves_an_operation_of_a_number_to_the_net(changes, status, last_line,
                                                                 tmp_path, capsys):
     """scale(a, k), k a plain number, cannot run on Values alone: not called wrong for that, but
-    left to the net's gradients, which find its wrong backward where forward() uses it."""
+    left to the net's gradients, which find its wrong backward where forward() uses it. (One
+    that runs on no input, even unused, is wrong: the next test.)"""
     path = edited_copy("two_layer_net_own_autograd.py", changes, tmp_path, "mine.py")
     got, out, _ = run_main("check_gradients", [str(path)], capsys)
     assert got == status, out
@@ -243,6 +244,17 @@ def test_the_checker_leaves_an_operation_of_a_number_to_the_net(changes, status,
     assert out.strip().endswith("scale could not be checked alone (the net checks an operation "
                                 "only where forward() uses it)" + (": look at scale's backward "
                                                                    "first" if status else ""))
+
+
+def test_the_checker_calls_an_operation_that_never_runs_wrong(tmp_path, capsys):
+    """A tanh of the learner's, unused by forward(), whose forward raises on any input."""
+    broken = TANH.replace("np.tanh(a.data)", "np.tanh(a.dat)")
+    path = edited_copy("two_layer_net_own_autograd.py",
+                       [("def total(a):", broken + "def total(a):")], tmp_path, "mine.py")
+    status, out, _ = run_main("check_gradients", [str(path)], capsys)
+    assert status == 1, out
+    assert re.search(r"^tanh +could not run it on Values \(AttributeError: .*dat.*\)$", out, re.M)
+    assert "first wrong: tanh; look at its backward, from line" in out
 
 
 @pytest.mark.parametrize("name, message", [("nope.py", "no such file"),
