@@ -66,10 +66,11 @@ def run_step(name, seed, steps):
     if name.endswith(", 2 processes"):
         script = os.path.join(HERE, name.split(",")[0] + ".py")
         result = subprocess.run(TORCHRUN + ["2", script] + argv, capture_output=True, text=True)
-        if result.returncode != 0:      # the step's own line, rank 0's, else torchrun's last
+        if result.returncode != 0:      # the step's own line (rank 0's), else torchrun's last
             said = [line for line in result.stderr.splitlines() if ".py: " in line]
             raise StepFailedError(f"torchrun ... {name}.py {' '.join(argv)} failed: "
-                             + (said or result.stderr.strip().splitlines() or ["?"])[0])
+                                  + (said[:1] or result.stderr.strip().splitlines()[-1:]
+                                     or ["?"])[0])
         return [float(line.split()[1]) for line in result.stdout.splitlines()]
     step = importlib.import_module(name)
     out, err = io.StringIO(), io.StringIO()
@@ -83,7 +84,7 @@ def run_step(name, seed, steps):
             sys.argv[0] = program
     if name == "two_layer_net_compile" and "torch" in sys.modules:
         # torch 2.4's inductor builds its kernels with -ffast-math; with gcc before 13 their
-        # library turns on flush-to-zero for this whole process when it loads: turn it off, so
+        # library turns on flush-to-zero in the thread that loads it, this one: turn it off, so
         # that the steps after it compute, and numpy warns, as they do in a process of their own.
         sys.modules["torch"].set_flush_denormal(False)
     if status != 0:
@@ -129,6 +130,10 @@ def main(argv=None):
             ("--steps", args.steps, args.steps >= 1, "at least 1")]:
         if not ok:
             parser.error(f"argument {option}: must be {rule}, got {value}")
+    compiled = importlib.import_module("two_layer_net_compile")      # step 10, with inductor
+    if compiled.cxx_compiler() is None:
+        parser.error(f"step 10 compiles C++ on the CPU, and {compiled.cxx_compiler_name()} is not "
+                     "on PATH; install a C++ compiler")
     folder = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(folder):
         parser.error(f"--output: the folder {folder} does not exist")

@@ -241,6 +241,16 @@ def pytest_unconfigure(config):
     gc.unfreeze()
 
 
+@pytest.fixture(autouse=True)
+def keep_subnormal_numbers():
+    """After each test, keep numbers below the smallest normal one again, as a fresh process
+    does: at torch 2.4 a kernel that inductor compiled on the CPU (with -ffast-math, by gcc 12)
+    turns on flush-to-zero in the thread that loads it, this one, and the tests after it would
+    run with it."""
+    yield
+    sys.modules["torch"].set_flush_denormal(False)
+
+
 def finished(started):
     return {key: future.result() for key, future in started.items()}
 

@@ -151,9 +151,8 @@ def test_counting_graphs_needs_no_cpp_compiler(capsys, monkeypatch):
 
 def test_without_a_cpp_compiler_inductor_stops_with_one_line(tmp_path, capsys, monkeypatch):
     """No C++ compiler to find: PATH is an empty folder and CXX is unset. The option check says
-    so, naming the compiler inductor would call on this system, before any training. (In this
-    process: the check is argparse's, as every bad option's; step 10's own process is run with
-    a compiler that fails, in test_a_failing_cpp_compiler_stops_with_one_line_naming_its_error.)"""
+    so, naming the compiler inductor would call on this system, before any training (argparse's
+    exit, as for every bad option)."""
     monkeypatch.delenv("CXX", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     status, out, err = run_main(COMPILE, ["--device", "cpu", "--steps", "3"], capsys)

@@ -167,6 +167,9 @@ def test_command_runs_and_exits_0(command, capsys, monkeypatch):
                 node.name.startswith("test_") for node in tree.body
                 if isinstance(node, ast.FunctionDef)), path
         return
+    if words[:2] == ["python", "two_layer_net_compile.py"] and not load(
+            "two_layer_net_compile").cxx_compiler():
+        pytest.skip("step 10's inductor compiles C++ on the CPU, and no C++ compiler is on PATH")
     if words[:2] == ["ruff", "check"]:         # ruff's own folder may not be on PATH here
         result = subprocess.run([sys.executable, "-m", *words], cwd=ROOT, capture_output=True,
                                 text=True, timeout=120)

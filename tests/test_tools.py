@@ -350,20 +350,41 @@ def test_plot_rejects_a_folder_as_its_file(tmp_path, capsys):
                                          "PNG file")
 
 
-def test_plot_says_in_one_line_which_step_failed_and_why(tmp_path, capsys, monkeypatch):
-    """Step 10 without a C++ compiler (PATH an empty folder, CXX unset): one line, after the
-    tool's name (here pytest's), with the step's own line, under the step's name; status 1; no
-    PNG."""
-    pytest.importorskip("matplotlib")
+def test_plot_without_a_cpp_compiler_says_so_before_it_starts(tmp_path, capsys, monkeypatch):
+    """Step 10 compiles C++ on the CPU: with PATH an empty folder and CXX unset, a usage error
+    naming the compiler, before any step runs."""
     monkeypatch.delenv("CXX", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
-    status, out, err = run_main("plot_losses", ["--steps", "1", "--output",
-                                                str(tmp_path / "x.png")], capsys)
+    status, out, err = run_main("plot_losses", ["--output", str(tmp_path / "x.png")], capsys)
+    assert status == 2 and out == ""
+    assert err.splitlines()[-1].endswith(
+        f"error: step 10 compiles C++ on the CPU, and "
+        f"{load('two_layer_net_compile').cxx_compiler_name()} is not on PATH; install a C++ "
+        "compiler")
+
+
+@pytest.mark.skipif(load("two_layer_net_compile").cxx_compiler() is None,
+                    reason="inductor needs a C++ compiler on the CPU, and none was found on PATH")
+def test_plot_says_in_one_line_which_step_failed_and_why(tmp_path, capsys, monkeypatch):
+    """Step 10's compiler failing, as without Python's headers (Python's include folder an
+    empty one, inductor's caches off): one line, after the tool's name (here pytest's), with
+    the step's own last line, under the step's name; status 1; no PNG."""
+    import sysconfig
+
+    from torch._inductor import config
+
+    pytest.importorskip("matplotlib")
+    paths = sysconfig.get_paths
+    monkeypatch.setattr(sysconfig, "get_paths", lambda *args, **kwargs: {
+        **paths(*args, **kwargs), "include": str(tmp_path), "platinclude": str(tmp_path)})
+    with config.patch(force_disable_caches=True):
+        status, out, err = run_main("plot_losses", ["--steps", "1", "--output",
+                                                    str(tmp_path / "x.png")], capsys)
     assert status == 1 and out == "" and "Traceback" not in err
-    assert err.split(": ", 1)[1] == ("two_layer_net_compile --seed 0 --steps 1 --device cpu "
-                   "failed: two_layer_net_compile.py: error: --backend inductor needs a C++ "
-                   f"compiler on the CPU, and {load('two_layer_net_compile').cxx_compiler_name()} "
-                   "is not on PATH; install one, or use --backend aot_eager\n")
+    assert re.fullmatch(r"[^:]+: two_layer_net_compile --seed 0 --steps 1 --device cpu failed: "
+                        r"two_layer_net_compile\.py: --backend inductor failed on cpu "
+                        r"\(CppCompileError: C\+\+ compile error: [^()]*Python\.h[^()]*\); "
+                        r"try --backend aot_eager\n", err), err
     assert not (tmp_path / "x.png").exists()
 
 
