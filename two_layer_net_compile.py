@@ -188,13 +188,23 @@ def what_failed(error):
     errors = [found[1] for line in output if (found := re.search(r"error(?: C\d+)?: (.*)", line))]
     return ": ".join([type(cause).__name__, *lines[:1], *errors[:1]])
 
-def print_graphs_of_step_9(seed, calls):
+def print_graphs_of_step_9(prog, seed, calls):
+    """--dynamic: the line that counts the graphs; the exit status."""
     depth_rng = random.Random(seed)                 # drawn as step 9 draws them
     drawn = [depth_rng.randint(0, 3) for _ in range(calls)]
-    graphs = graphs_of_a_dynamic_net(drawn)
-    print(f"{calls} call{'s' * (calls != 1)} of step 9's dynamic forward pass, depths drawn from 0 "
-          f"to 3: {graphs} graph{'s' * (graphs != 1)} recorded, one per depth met "
-          f"({len(set(drawn))})")
+    try:
+        graphs = graphs_of_a_dynamic_net(drawn)
+        print(f"{calls} call{'s' * (calls != 1)} of step 9's dynamic forward pass, depths drawn "
+              f"from 0 to 3: {graphs} graph{'s' * (graphs != 1)} recorded, one per depth met "
+              f"({len(set(drawn))})")
+        sys.stdout.flush()      # here, not at exit: a reader gone (`head`) is caught below
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:     # the reader of our output (say `head`) has gone; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return 0
 
 def main(argv=None):
     parser = build_parser()
@@ -202,8 +212,7 @@ def main(argv=None):
         argv = []     # pasted into a notebook cell: sys.argv is the kernel's; use the defaults
     args, device, backend = check_options(parser, argv)
     if args.dynamic:
-        print_graphs_of_step_9(args.seed, args.steps)
-        return 0
+        return print_graphs_of_step_9(parser.prog, args.seed, args.steps)
     if backend == "inductor":    # no compile workers: on torch 2.4 they print tracebacks at Ctrl-C
         from torch._inductor import config
         config.compile_threads = 1

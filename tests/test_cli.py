@@ -395,7 +395,9 @@ def test_a_pipe_closed_before_the_end_ends_the_run_quietly(tmp_path):
 
 @pytest.mark.parametrize("name, argv", [
     (name, ["--steps", "2"] + ["--backend", "aot_eager"] * (name == COMPILE))
-    for name in DISTINCT_COMMAND_LINES] + [("autograd_rules", []), ("check_gradients", [])])
+    for name in DISTINCT_COMMAND_LINES] + [
+    ("autograd_rules", []), ("check_gradients", []),
+    ("two_layer_net_custom_function", ["--gradcheck"]), (COMPILE, ["--dynamic", "--steps", "1"])])
 def test_every_main_catches_a_reader_gone_before_the_end(name, argv, monkeypatch):
     """The same in this process, for each command line: main() writes its output while it can
     still catch the BrokenPipeError, into a real pipe whose reader has gone. (Step 10 captures
