@@ -267,6 +267,30 @@ def step_2_run(dtype):
     return run
 
 
+@contextlib.contextmanager
+def failing_cpp_compiler(folder, monkeypatch):
+    """Within it, inductor's C++ compiler is one that is found but fails as g++ does
+    where Python's headers are missing: a stand-in, a shell script that answers --version as
+    g++ does and otherwise writes g++'s error and exits 1 (the real g++ takes seconds to get
+    there). Inductor's choice of vector instructions is made first, with the real compiler: it is
+    made once a process, and made with a failing one it would leave none to the tests after."""
+    try:
+        from torch._inductor.cpu_vec_isa import pick_vec_isa  # torch 2.5 and later
+    except ImportError:
+        from torch._inductor.codecache import pick_vec_isa  # torch 2.4
+    from torch._inductor import config
+
+    pick_vec_isa()
+    compiler = Path(folder) / "g++"
+    compiler.write_text('#!/bin/sh\ncase "$1" in --version) echo "g++ (stand-in) 12.2.0"; '
+                        'exit 0;; esac\necho "kernel.cpp:1:10: fatal error: Python.h: No such file '
+                        'or directory" >&2\nexit 1\n')
+    compiler.chmod(0o755)
+    monkeypatch.setenv("CXX", str(compiler))           # what step 10 looks for
+    with config.patch({"cpp.cxx": (None, str(compiler))}):      # what inductor calls
+        yield
+
+
 def central_differences(loss, w):
     """d loss() / d w by central differences, as check_gradients.py computes them for learners:
     loss() must read w, which is nudged in place by eps = 1e-6 each way (and restored). The error
