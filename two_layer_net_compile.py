@@ -183,8 +183,9 @@ def what_failed(error):
     error in the compiler's output (gcc's and clang's "error: ...", MSVC's "error C1083: ...").
     Torch's own first line, "backend='inductor' raised:", names nothing."""
     cause = error.inner_exception
-    lines = str(cause).strip().splitlines()
-    output = str(cause).partition("\nOutput:\n")[2].splitlines()
+    text = str(cause)
+    lines = text.strip().splitlines()
+    output = text.partition("\nOutput:\n")[2].splitlines()
     errors = [found[1] for line in output if (found := re.search(r"error(?: C\d+)?: (.*)", line))]
     return ": ".join([type(cause).__name__, *lines[:1], *errors[:1]])
 

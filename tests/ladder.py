@@ -267,6 +267,14 @@ def step_2_run(dtype):
     return run
 
 
+def without_a_cpp_compiler(folder, monkeypatch):
+    """No C++ compiler to find: PATH is the empty folder `folder` and CXX is unset. The name of
+    the compiler that inductor would call on this system (g++ on Linux), which messages name."""
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setenv("PATH", str(folder))
+    return load(COMPILE).cxx_compiler_name()
+
+
 @contextlib.contextmanager
 def failing_cpp_compiler(folder, monkeypatch):
     """Within it, inductor's C++ compiler is one that is found but fails as g++ does

@@ -28,6 +28,7 @@ from ladder import (
     random_problem,
     run_main,
     step_losses,
+    without_a_cpp_compiler,
 )
 
 needs_a_compiler = pytest.mark.skipif(
@@ -154,11 +155,9 @@ def test_without_a_cpp_compiler_inductor_stops_with_one_line(tmp_path, capsys, m
     """No C++ compiler to find: PATH is an empty folder and CXX is unset. The option check says
     so, naming the compiler inductor would call on this system, before any training (argparse's
     exit, as for every bad option)."""
-    monkeypatch.delenv("CXX", raising=False)
-    monkeypatch.setenv("PATH", str(tmp_path))
+    compiler = without_a_cpp_compiler(tmp_path, monkeypatch)
     status, out, err = run_main(COMPILE, ["--device", "cpu", "--steps", "3"], capsys)
     assert status == 2 and out == ""
-    compiler = load(COMPILE).cxx_compiler_name()             # g++ on Linux
     assert err.splitlines()[-1].endswith(
         f": error: --backend inductor needs a C++ compiler on the CPU, and {compiler} is not on "
         "PATH; install one, or use --backend aot_eager")
@@ -179,8 +178,7 @@ def test_the_compiler_looked_for_is_the_one_inductor_calls():
 def test_aot_eager_needs_no_cpp_compiler(tmp_path, capsys, monkeypatch):
     """What the one-line messages suggest works where no compiler is: --backend aot_eager, with
     PATH an empty folder and CXX unset."""
-    monkeypatch.delenv("CXX", raising=False)
-    monkeypatch.setenv("PATH", str(tmp_path))
+    without_a_cpp_compiler(tmp_path, monkeypatch)
     assert load(COMPILE).cxx_compiler() is None
     status, out, err = run_main(COMPILE, ["--backend", "aot_eager", "--steps", "2", "--device",
                                           "cpu"], capsys)

@@ -16,6 +16,7 @@ from ladder import (
     load,
     run_main,
     short_run,
+    without_a_cpp_compiler,
 )
 
 check_gradients = load("check_gradients")
@@ -359,17 +360,20 @@ def test_plot_rejects_a_folder_as_its_file(tmp_path, capsys):
                                          "PNG file")
 
 
-def test_plot_without_a_cpp_compiler_says_so_before_it_starts(tmp_path, capsys, monkeypatch):
-    """Step 10 compiles C++ on the CPU: with PATH an empty folder and CXX unset, a usage error
-    naming the compiler, before any step runs."""
-    monkeypatch.delenv("CXX", raising=False)
-    monkeypatch.setenv("PATH", str(tmp_path))
-    status, out, err = run_main("plot_losses", ["--output", str(tmp_path / "x.png")], capsys)
+@pytest.mark.parametrize("tool, argv, message", [
+    ("plot_losses", ["--output", "x.png"], "step 10 compiles C++ on the CPU, and {} is not on "
+     "PATH; install a C++ compiler"),
+    ("benchmark", ["--devices", "cpu"], "step 10 compiles C++ on the cpu, and {} is not on PATH; "
+     "install a C++ compiler, or leave out the cpu (--devices)")])
+def test_tools_without_a_cpp_compiler_say_so_before_they_start(tool, argv, message, tmp_path,
+                                                               capsys, monkeypatch):
+    """Step 10 compiles C++ on the CPU: with no compiler to find, a usage error naming it,
+    before any step runs (plot_losses) or any table (benchmark)."""
+    compiler = without_a_cpp_compiler(tmp_path, monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run_main(tool, argv, capsys)
     assert status == 2 and out == ""
-    assert err.splitlines()[-1].endswith(
-        f"error: step 10 compiles C++ on the CPU, and "
-        f"{load('two_layer_net_compile').cxx_compiler_name()} is not on PATH; install a C++ "
-        "compiler")
+    assert err.splitlines()[-1].endswith(f"error: {message.format(compiler)}")
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="the stand-in compiler is a shell script")
@@ -389,20 +393,6 @@ def test_plot_says_in_one_line_which_step_failed_and_why(tmp_path, capsys, monke
 
 
 # --- benchmark.py -----------------------------------------------------------------------------
-
-def test_benchmark_without_a_cpp_compiler_says_so_before_it_starts(tmp_path, capsys,
-                                                                   monkeypatch):
-    """Step 10 compiles C++ on the CPU: with PATH an empty folder and CXX unset, a usage error
-    naming the compiler, before any table."""
-    monkeypatch.delenv("CXX", raising=False)
-    monkeypatch.setenv("PATH", str(tmp_path))
-    status, out, err = run_main("benchmark", ["--devices", "cpu"], capsys)
-    assert status == 2 and out == ""
-    assert err.splitlines()[-1].endswith(
-        f"error: step 10 compiles C++ on the cpu, and "
-        f"{load('two_layer_net_compile').cxx_compiler_name()} is not on PATH; install a C++ "
-        "compiler, or leave out the cpu (--devices)")
-
 
 def test_the_ratio_is_the_median_of_each_rounds_step_over_its_floor(monkeypatch):
     """measure()'s arithmetic, on a clock that returns set times (a warm-up, then 3 rounds):
