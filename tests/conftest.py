@@ -121,9 +121,9 @@ def start_kernel_runs():
 
 
 def start_torchrun_runs():
-    """Step 11 launched by torchrun: float64 training with 2 and 3 processes (3 does not
-    divide the batch of 64; one process is tested in test_ddp.py, without a launch), a
-    diverging run, a bad option, and the README's torchrun commands:
+    """Step 11 launched by torchrun: float64 training with 2 processes (3 are launched with
+    the interactive runs, 1 is tested in test_ddp.py without a launch), a diverging run, a bad
+    option, and the README's torchrun commands:
     its one-machine command is the float64 run with 2 processes, its two-machine pair runs on
     loopback, both at once, with a free port and --steps 3."""
     import socket
@@ -132,8 +132,7 @@ def start_torchrun_runs():
     from test_readme import shown_commands
 
     folder = tempfile.mkdtemp(prefix="torchrun-")
-    runs = {("float64", processes): torchrun_command(processes, "--dtype", "float64")
-            for processes in [2, 3]}
+    runs = {("float64", 2): torchrun_command(2, "--dtype", "float64")}
     runs["--lr 1"] = torchrun_command(2, "--lr", "1")
     runs["--steps 0"] = torchrun_command(2, "--steps", "0")
     pair = {}
@@ -167,14 +166,14 @@ def start_interactive_runs():
     function of its test module that returns what happened, for the test to check."""
     from test_cli import CTRL_C_STEPS, closed_after_one_line, interrupted_once_training
     from test_compile import interrupted_while_inductor_compiles
-    from test_ddp import a_pair_interrupted, a_pair_with_rank_1_killed
+    from test_ddp import a_pair_with_rank_1_killed, three_processes_interrupted
 
     folder = tempfile.mkdtemp(prefix="interactive-")
-    calls = {"a closed pipe": (closed_after_one_line, folder)}
+    calls = {"three processes, Ctrl-C": (three_processes_interrupted, folder),   # longest first
+             "a closed pipe": (closed_after_one_line, folder)}
     if sys.platform != "win32":                       # SIGINT to a child: not on Windows
         calls.update({("Ctrl-C", name): (interrupted_once_training, name, folder)
                       for name in CTRL_C_STEPS})
-        calls["a pair, Ctrl-C"] = (a_pair_interrupted, folder)
     if sys.platform.startswith("linux"):               # finding a process in /proc
         calls["a pair, rank 1 killed"] = (a_pair_with_rank_1_killed, folder)
         if load(COMPILE).cxx_compiler():              # inductor compiles C++ on the CPU
