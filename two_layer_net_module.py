@@ -104,9 +104,11 @@ def main(argv=None):
     if argv is None and "__file__" not in globals() and "ipykernel" in sys.modules:
         argv = []     # pasted into a notebook cell: sys.argv is the kernel's; use the defaults
     args = parser.parse_args(argv)
+    cap = torch.finfo(getattr(torch, args.dtype)).max   # the update's alpha=lr must fit this dtype
     for option, value, ok, rule in [
             ("--steps", args.steps, args.steps >= 1, "at least 1"),
             ("--lr", args.lr, args.lr is None or 0 < args.lr < math.inf, "above 0 and finite"),
+            ("--lr", args.lr, args.lr is None or args.lr <= cap, f"at most {cap} in {args.dtype}"),
             ("--seed", args.seed, 0 <= args.seed < 2**32, "from 0 to 2**32 - 1"),
             ("--print-every", args.print_every, args.print_every >= 0, "at least 0")]:
         if not ok:

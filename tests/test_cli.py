@@ -144,6 +144,29 @@ def test_diverging_run_stops_with_one_message(script_name, capsys):
     assert "Warning" not in err and "Traceback" not in err
 
 
+FLOAT32_MAX = torch.finfo(torch.float32).max     # 3.4028234663852886e+38
+
+
+@pytest.mark.parametrize("lr", [1e39, FLOAT32_MAX])
+def test_a_rate_beyond_float32_stops_in_one_line(script_name, lr, capsys):
+    """A float32 run's --lr above float32's largest number: steps 6 to 9 and 11 pass the rate to
+    torch as alpha= (sub_, the optimizers' add_), a number of the weights' dtype, which cannot
+    hold it (torch raises "value cannot be converted to type float without overflow"): they
+    refuse it as a bad value. The others multiply by it, get inf, and stop as a diverging run
+    does. float32's largest number itself no step refuses."""
+    status, _, err = run_main(script_name, ["--lr", repr(lr), "--steps", "3", "--dtype",
+                                            "float32"] + QUICK.get(script_name, []), capsys)
+    assert "Traceback" not in err
+    if status == 2:
+        assert lr > FLOAT32_MAX, err
+        check_usage_error(script_name, status, err,
+                          f"argument --lr: must be at most {FLOAT32_MAX} in float32, got {lr}")
+    else:
+        assert status == 1, err
+        assert re.search(r"the loss became (inf|nan) at training step \d+ with --lr "
+                         + re.escape(f"{lr}; try a smaller --lr") + "$", err.splitlines()[-1]), err
+
+
 def test_keyboard_interrupt_is_one_line_and_status_130(script_name, capsys, monkeypatch):
     """Ctrl-C in the middle of the first step. (Step 10's compute_loss runs inside the captured
     graph, where TorchDynamo, with fullgraph=True, would report the raise as untraceable code:
