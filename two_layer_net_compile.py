@@ -13,6 +13,7 @@ import math
 import os
 import random
 import re
+import shlex
 import shutil
 import statistics
 import sys
@@ -125,8 +126,11 @@ def cxx_compiler_name():
     return os.environ.get("CXX", {"win32": "cl", "darwin": "clang++"}.get(sys.platform, "g++"))
 
 def cxx_compiler():
-    """The path of that compiler, or None if it is not on PATH."""
-    return shutil.which(cxx_compiler_name())
+    """The path of that compiler (of the first word of a command such as `ccache g++`), or None
+    if it is not on PATH."""
+    name = cxx_compiler_name()
+    words = [name] if sys.platform == "win32" else shlex.split(name)
+    return shutil.which(words[0]) if words else None
 
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],

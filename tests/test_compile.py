@@ -175,6 +175,19 @@ def test_the_compiler_looked_for_is_the_one_inductor_calls():
     assert load(COMPILE).cxx_compiler_name() == config.cpp.cxx[-1]
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="there CXX is one program's name")
+def test_a_cxx_of_several_words_is_looked_for_by_its_first(tmp_path, monkeypatch):
+    """CXX="ccache g++": the program to find on PATH is ccache (here a wrapper that runs the
+    compiler, as ccache does); which torch runs such a CXX: test_readme, docs/versions.md."""
+    wrapper = tmp_path / "wrap"
+    wrapper.write_text('#!/bin/sh\nexec "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("CXX", f"{wrapper} g++ -O1")
+    assert load(COMPILE).cxx_compiler() == str(wrapper)
+    monkeypatch.setenv("CXX", f"{tmp_path / 'none'} g++")
+    assert load(COMPILE).cxx_compiler() is None
+
+
 def test_aot_eager_needs_no_cpp_compiler(tmp_path, capsys, monkeypatch):
     """What the one-line messages suggest works where no compiler is: --backend aot_eager, with
     PATH an empty folder and CXX unset."""

@@ -25,6 +25,7 @@ import tempfile
 import textwrap
 import types
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -743,6 +744,31 @@ def check_compile_limit_and_fsdp_by_version():
         assert matches, seen
 
 
+def check_cxx_of_several_words_by_version():
+    """docs/versions.md: inductor's own search for its C++ compiler (which runs `$CXX --version`)
+    takes a CXX of several words (here a wrapper that runs the compiler, as ccache does) in
+    torch 2.14.1 and 2.15.0, and finds no compiler in it in 2.4.0 and 2.13.0. (The page's other
+    half, what step 10 then prints or trains, was run by hand: a compile takes seconds.)"""
+    compiler = load("two_layer_net_compile").cxx_compiler()
+    if sys.platform == "win32" or compiler is None:
+        pytest.skip("needs a C++ compiler, and a shell script as the wrapper")
+    from torch._inductor import cpp_builder, exc
+
+    wrapper = Path(tempfile.mkdtemp()) / "wrap"
+    wrapper.write_text('#!/bin/sh\nexec "$@"\n')
+    wrapper.chmod(0o755)
+    command = f"{wrapper} {compiler}"
+    try:
+        found = cpp_builder.cpp_compiler_search((command,))
+    except exc.InvalidCxxCompiler:
+        found = None
+    release = torch.__version__.split("+")[0]
+    if release in ("2.4.0", "2.13.0"):
+        assert found is None, release
+    elif release in ("2.14.1", "2.15.0"):
+        assert found == command, release
+
+
 def claim(pages, figures, check, chinese=None):
     """A fact: the figures that state it in each English page of `pages` (and `chinese`, its
     Chinese twin's wording of them, where that differs), and the check that it holds."""
@@ -776,6 +802,10 @@ CLAIMS = [
                      "torch._dynamo.exc.FailOnRecompileLimitHit",
                      "torch.distributed._composable.fsdp"],
           check_compile_limit_and_fsdp_by_version),
+    claim(VERSIONS, ["`ccache g++`, in torch 2.14.1 and 2.15.0", "Torch 2.4.0 and 2.13.0",
+                     "`InvalidCxxCompiler: No working C++"], check_cxx_of_several_words_by_version,
+          chinese=["在 torch 2.14.1 和 2.15.0 里，`CXX` 可以是由几个词组成的命令",
+                   "torch 2.4.0 和 2.13.0", "`InvalidCxxCompiler: No working C++"]),
     claim(READMES, ["5e3", "1.2e5"], check_starting_gradients),
     claim(READMES, [], check_one_write_of_grad_per_backward),
     claim(BENCHMARK, ["0.26", "0.39"], check_cpu_step_range),
