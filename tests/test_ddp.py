@@ -106,9 +106,10 @@ def test_float64_losses_of_two_processes_are_step_3s(torchrun_runs):
 
 
 def test_float64_losses_of_three_processes_are_step_3s(interactive_runs):
-    """Three processes keep 22, 21 and 21 rows: the average of their gradients must weigh each
-    by its rows. The first 500 losses of the run that test_ctrl_c_ends_every_rank_... then
-    interrupts (one launch for both: each costs seconds of CPU to start)."""
+    """Three processes keep 22, 21 and 21 rows, shards of unequal size: together their gradients
+    must still make the whole batch's. The first 500 losses of the run that
+    test_ctrl_c_ends_every_rank_... then interrupts (one launch for both: each launch costs
+    seconds of CPU to start)."""
     lines, result = interactive_runs["three processes, Ctrl-C"]
     assert len(lines) == 500, (lines[-3:], result.stderr)
     assert our_lines(result.stderr).startswith(header(3, "float64")), result.stderr
@@ -242,8 +243,12 @@ def three_processes_interrupted(folder):
         return result.stdout.splitlines(keepends=True), result
     process, first = start_long_run(folder, "--dtype", "float64", processes=3)
     try:
-        lines = [first] + [process.stdout.readline() for _ in range(499)]
-        os.killpg(process.pid, signal.SIGINT)
+        lines = [first]
+        while len(lines) < 500 and lines[-1]:          # "": the run ended first (the tests say)
+            lines.append(process.stdout.readline())
+        lines = [line for line in lines if line]
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
         out, err = process.communicate(timeout=60)
     finally:
         stop(process)
@@ -261,7 +266,7 @@ def test_ctrl_c_ends_every_rank_without_a_traceback(interactive_runs):
     each process (they run in sessions of their own). Each stops with status 130, rank 0 says
     so once; then torchrun, on its own, prints a traceback of its own code and exits 1."""
     lines, result = interactive_runs["three processes, Ctrl-C"]
-    assert STEP_LOSS_LINE.match(lines[0]), (lines[0], result.stderr)
+    assert len(lines) == 500, (lines[-3:], result.stderr)         # training, when interrupted
     err = result.stderr
     assert result.returncode == 1
     ours, torchruns = our_lines(err).split("Traceback (most recent call last):\n", 1)
