@@ -129,7 +129,10 @@ def cxx_compiler():
     """The path of that compiler (of the first word of a command such as `ccache g++`), or None
     if it is not on PATH."""
     name = cxx_compiler_name()
-    words = [name] if sys.platform == "win32" else shlex.split(name)
+    try:
+        words = [name] if sys.platform == "win32" else shlex.split(name)
+    except ValueError:                      # a quote left open: no command, as for torch
+        return None
     return shutil.which(words[0]) if words else None
 
 def build_parser():

@@ -142,10 +142,15 @@ def launched():
         return None
     return [int(os.environ[name]) for name in names]
 
+def largest_lr(dtype, optimizer):
+    """The largest --lr the optimizer can take in `dtype`: torch makes the step it adds to the
+    weights (sgd: lr; adam, at its first step: lr / (1 - 0.9)) a number of the weights' dtype."""
+    return torch.finfo(getattr(torch, dtype)).max * (1 - 0.9 if optimizer == "adam" else 1)
+
 def check_options(parser, argv, world_size, local_world_size):
     """The options, checked: (args, device, backend), or a usage error and exit status 2."""
     args = parser.parse_args(argv)
-    cap = torch.finfo(getattr(torch, args.dtype)).max   # the update's alpha=lr must fit this dtype
+    cap = largest_lr(args.dtype, args.optimizer)
     for option, value, ok, rule in [
             ("--steps", args.steps, args.steps >= 1, "at least 1"),
             ("--lr", args.lr, args.lr is None or 0 < args.lr < math.inf, "above 0 and finite"),

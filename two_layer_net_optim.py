@@ -96,12 +96,17 @@ def build_parser():
                         help="auto: cuda, else mps, else cpu")
     return parser
 
+def largest_lr(dtype, optimizer):
+    """The largest --lr the optimizer can take in `dtype`: torch makes the step it adds to the
+    weights (sgd: lr; adam, at its first step: lr / (1 - 0.9)) a number of the weights' dtype."""
+    return torch.finfo(getattr(torch, dtype)).max * (1 - 0.9 if optimizer == "adam" else 1)
+
 def main(argv=None):
     parser = build_parser()
     if argv is None and "__file__" not in globals() and "ipykernel" in sys.modules:
         argv = []     # pasted into a notebook cell: sys.argv is the kernel's; use the defaults
     args = parser.parse_args(argv)
-    cap = torch.finfo(getattr(torch, args.dtype)).max   # the update's alpha=lr must fit this dtype
+    cap = largest_lr(args.dtype, args.optimizer)
     for option, value, ok, rule in [
             ("--steps", args.steps, args.steps >= 1, "at least 1"),
             ("--lr", args.lr, args.lr is None or 0 < args.lr < math.inf, "above 0 and finite"),

@@ -7,6 +7,7 @@ working folder, Ctrl-C, imports) run the scripts as subprocesses.
 import ast
 import difflib
 import inspect
+import math
 import os
 import re
 import signal
@@ -21,6 +22,7 @@ from ladder import (
     DDP,
     DISTINCT_COMMAND_LINES,
     NUMPY_SCRIPTS,
+    OPTIMIZER_STEPS,
     OWN_AUTOGRAD,
     REFERENCE,
     ROOT,
@@ -144,27 +146,51 @@ def test_diverging_run_stops_with_one_message(script_name, capsys):
     assert "Warning" not in err and "Traceback" not in err
 
 
-FLOAT32_MAX = torch.finfo(torch.float32).max     # 3.4028234663852886e+38
+def torch_takes_the_rate(name, optimizer, lr):
+    """Whether one float32 update of the step `name` takes this rate: with its optimizer (from
+    its OPTIMIZERS table), else as step 6 updates, sub_(grad, alpha=lr). Torch raises "value
+    cannot be converted to type float without overflow" when the step it adds does not fit."""
+    weight = torch.ones(3, requires_grad=True)
+    weight.grad = torch.ones(3)
+    try:
+        if optimizer is None:
+            weight.detach().sub_(weight.grad, alpha=lr)
+        else:
+            load(name).OPTIMIZERS[optimizer][0]([weight], lr=lr).step()
+    except RuntimeError as error:
+        assert "overflow" in str(error), error
+        return False
+    return True
 
 
-@pytest.mark.parametrize("lr", [1e39, FLOAT32_MAX])
+@pytest.mark.parametrize("lr", [1e38, 1e39])
 def test_a_rate_beyond_float32_stops_in_one_line(script_name, lr, capsys):
-    """A float32 run's --lr above float32's largest number: steps 6 to 9 and 11 pass the rate to
-    torch as alpha= (sub_, the optimizers' add_), a number of the weights' dtype, which cannot
-    hold it (torch raises "value cannot be converted to type float without overflow"): they
-    refuse it as a bad value. The others multiply by it, get inf, and stop as a diverging run
-    does. float32's largest number itself no step refuses."""
-    status, _, err = run_main(script_name, ["--lr", repr(lr), "--steps", "3", "--dtype",
-                                            "float32"] + QUICK.get(script_name, []), capsys)
-    assert "Traceback" not in err
-    if status == 2:
-        assert lr > FLOAT32_MAX, err
-        check_usage_error(script_name, status, err,
-                          f"argument --lr: must be at most {FLOAT32_MAX} in float32, got {lr}")
-    else:
-        assert status == 1, err
-        assert re.search(r"the loss became (inf|nan) at training step \d+ with --lr "
-                         + re.escape(f"{lr}; try a smaller --lr") + "$", err.splitlines()[-1]), err
+    """A float32 run's --lr too large for float32, with each optimizer: steps 6 to 9 and 11 pass
+    the rate to torch's update (sub_'s alpha=, the optimizers' step), which makes the step it
+    adds a number of the weights' dtype: they refuse a rate above the largest that torch takes,
+    and the bound they name is exactly that (checked against torch), and is itself accepted.
+    The other steps multiply by the rate, get inf, and stop as a diverging run does."""
+    def run(rate, optimizer):
+        return run_main(script_name, ["--lr", repr(rate), "--steps", "2", "--dtype", "float32"]
+                        + ["--optimizer", optimizer] * (optimizer is not None)
+                        + QUICK.get(script_name, []), capsys)
+    for optimizer in getattr(load(script_name), "OPTIMIZERS", [None]):
+        status, _, err = run(lr, optimizer)
+        assert "Traceback" not in err
+        if status == 2:
+            refused = re.fullmatch(r".*: error: argument --lr: must be at most (\S+) in float32, "
+                                   + re.escape(f"got {lr}"), err.splitlines()[-1])
+            assert refused, err
+            bound = float(refused[1])
+            assert lr > bound and torch_takes_the_rate(script_name, optimizer, bound)
+            assert not torch_takes_the_rate(script_name, optimizer, math.nextafter(bound, math.inf))
+            status, _, err = run(bound, optimizer)
+            assert status == 1 and "Traceback" not in err, err      # taken: it diverges
+        else:
+            assert status == 1, err
+            assert re.search(r"the loss became (inf|nan) at training step \d+ with --lr "
+                             + re.escape(f"{lr}; try a smaller --lr") + "$",
+                             err.splitlines()[-1]), err
 
 
 def test_keyboard_interrupt_is_one_line_and_status_130(script_name, capsys, monkeypatch):
@@ -222,8 +248,10 @@ def test_torch_steps_print_the_same_losses(capsys):
 MARK = "# --- The command line. The lesson is above: a first reading can stop here. ---"
 
 
-# The functions of a step's own options in its command line, left out where steps are compared.
-OWN_FUNCTIONS = {"two_layer_net_custom_function": ["run_gradcheck"]}
+# The functions of a step's own options in its command line, left out where steps are compared:
+# step 5's --gradcheck, and the rate check of the steps that take --optimizer (the same in each).
+OWN_FUNCTIONS = {"two_layer_net_custom_function": ["run_gradcheck"],
+                 **{name: ["largest_lr"] for name in OPTIMIZER_STEPS}}
 
 
 def command_line(name):
@@ -285,6 +313,7 @@ def test_the_command_line_is_the_same_in_every_step_but_for_its_own_options():
         missing = [line for line in command_line(before)
                    if line.strip() not in theirs and not own.search(line)]
         assert not missing, (before, after, missing)
+    assert len({inspect.getsource(scripts[name].largest_lr) for name in OPTIMIZER_STEPS}) == 1
     # Step 11 keeps step 8's model, loss and data, and adds the process group around them.
     for helper in ["make_data", "TwoLayerNet"]:
         assert (inspect.getsource(getattr(scripts["two_layer_net_ddp"], helper)) ==

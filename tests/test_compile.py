@@ -5,6 +5,7 @@ failing C++ compiler or Ctrl-C during compilation end with one line. Capture-onl
 aot_eager (fast); inductor, which compiles C++ on the CPU, is checked where a compiler is found."""
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -182,9 +183,11 @@ def test_a_cxx_of_several_words_is_looked_for_by_its_first(tmp_path, monkeypatch
     wrapper = tmp_path / "wrap"
     wrapper.write_text('#!/bin/sh\nexec "$@"\n')
     wrapper.chmod(0o755)
-    monkeypatch.setenv("CXX", f"{wrapper} g++ -O1")
+    monkeypatch.setenv("CXX", shlex.join([str(wrapper), "g++", "-O1"]))
     assert load(COMPILE).cxx_compiler() == str(wrapper)
-    monkeypatch.setenv("CXX", f"{tmp_path / 'none'} g++")
+    monkeypatch.setenv("CXX", shlex.join([str(tmp_path / "none"), "g++"]))
+    assert load(COMPILE).cxx_compiler() is None
+    monkeypatch.setenv("CXX", "'g++")                         # a quote left open: no command
     assert load(COMPILE).cxx_compiler() is None
 
 

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -179,6 +180,11 @@ def start_long_run(folder, *args, processes=2):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,                                       # a terminal's own job
         env={**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"})
+    # Whatever the test waits for, the run ends within 5 minutes: a run that hangs then reads
+    # as ended (readline() returns ""), and the test says what it did not see.
+    watchdog = threading.Timer(300, stop, [process])
+    watchdog.daemon = True
+    watchdog.start()
     return process, process.stdout.readline()
 
 
