@@ -383,6 +383,12 @@ def check_operation(step, operation, rng):
         grads = output.backward_fn(g)
     except Exception as error:                          # a learner's backward_fn may raise
         return f"its backward_fn raised {type(error).__name__}: {error}"
+    if not isinstance(grads, (tuple, list)):           # (g * 2) where (g * 2,) was meant
+        return (f"its backward_fn returned a {type(grads).__name__}, not a tuple of one gradient "
+                "per input (for one input: (grad,))")
+    if len(grads) != len(inputs):
+        return (f"its backward_fn returned {len(grads)} gradient{'s' * (len(grads) != 1)} for "
+                f"{len(inputs)} inputs")
 
     def weighted_output():                            # its derivative by an input: g's share
         return np.sum(operation(*inputs).data * g)
@@ -415,8 +421,8 @@ def check_engine(step, path, seed):
     wrong, unchecked = [], []
     for operation in engine_operations(step):
         rows = check_operation(step, operation, rng)
-        if isinstance(rows, str):
-            if takes_a_number(step, operation, rng):      # scale(a, k): left to the net
+        if isinstance(rows, str):       # one that runs only with a number, scale(a, k): the net's
+            if rows.startswith("could not run") and takes_a_number(step, operation, rng):
                 print(f"{operation.__name__:14} {rows}: not checked alone")
                 unchecked.append(operation.__name__)
             else:
@@ -441,10 +447,12 @@ def check_engine(step, path, seed):
         loss, *grads = step.loss_and_grads(x, y, *weights.values())
         net_loss()
     except Exception as error:                        # a copy changed in one place, not all
-        print(f"the net could not be run: {type(error).__name__}: {error} (as_values() and "
-              f"loss_and_grads() take x, y and then forward()'s weights: "
-              f"{', '.join(weights)})")
-        return False
+        print(f"the net could not be run: {type(error).__name__}: {error}" + (
+              "" if wrong else f" (as_values() and loss_and_grads() take x, y and then "
+              f"forward()'s weights: {', '.join(weights)})"))
+        if not wrong:
+            return False
+        grads = []                                    # an operation above is wrong: name it
     shapes_wrong = []
     for (name, weight), grad in zip(weights.items(), grads):
         diff, rel, ok, note = judged(grad, central_differences(net_loss, weight), name)

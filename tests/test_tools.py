@@ -226,6 +226,27 @@ def test_the_checker_judges_each_operation_of_an_engine(change, culprit, tmp_pat
         assert status == 1 and f"first wrong: {culprit}; look at its backward, from line" in out
 
 
+@pytest.mark.parametrize("backward_fn, message", [
+    ("lambda g: (1 - out ** 2) * g", "returned a ndarray, not a tuple of one gradient per input "
+     "(for one input: (grad,))"),                                 # the trailing comma forgotten
+    ("lambda g: ((1 - out ** 2) * g, None)", "returned 2 gradients for 1 inputs"),
+])
+def test_the_checker_names_a_backward_fn_that_returns_no_tuple_of_one_per_input(
+        backward_fn, message, tmp_path, capsys):
+    """Exercise 4.1 with tanh in forward(): a backward_fn that returns the bare array (which the
+    engine would walk row by row) or one gradient too many is named at its operation, and the
+    net, which then cannot run, does not hide it."""
+    tanh = TANH.replace("lambda g: ((1 - out ** 2) * g,)", backward_fn)
+    assert tanh != TANH
+    path = edited_copy("two_layer_net_own_autograd.py",
+                       [("def total(a):", tanh + "def total(a):"),
+                        ("h_relu = relu(h) ", "h_relu = tanh(h) ")], tmp_path, "mine.py")
+    status, out, err = run_main("check_gradients", [str(path)], capsys)
+    assert status == 1 and "Traceback" not in out + err, out
+    assert re.search(rf"^tanh +its backward_fn {re.escape(message)}$", out, re.M), out
+    assert out.strip().splitlines()[-1].startswith("first wrong: tanh; look at its backward"), out
+
+
 SCALE = """def scale(a, k):
     return record(a.data * k, "MulBackward", (a,), lambda g: (k * g,), {"self": a})
 
