@@ -62,7 +62,8 @@ else:
 # What to change and run again, per step. Questions, not claims: the learner finds out.
 TRY = {
     "two_layer_net_numpy": [
-        "Train with `learning_rate=1e-5`, then `1e-4`, in the last cell: how far can you go?",
+        "Train with `learning_rate=2e-6`, then `4e-6`, in the last cell: does a larger rate "
+        "train faster?",
         "In `backward`, change `2.0 *` to `1.0 *` and train again: what changes, and why?"],
     "two_layer_net_tensor": [
         "Train on a GPU if you have one: `device=\"cuda\"` in `make_data`.",
@@ -216,7 +217,8 @@ def build(name, step, readme):
     above, rest = explained(section, name, pieces)
     note = (f"*Built by `notebooks/build.py` from the lesson of [`{name}.py`](../{name}.py) "
             "and its section of the README. Run the cells in order; the last code cell trains "
-            "the net and draws its loss.*")
+            "the net and draws its loss. The `sh` blocks are commands for a terminal, in the "
+            "repository's folder (the one above `notebooks/`).*")
     cells = [nbformat.v4.new_markdown_cell(f"# {title}\n\n{note}")]
     for index, piece in enumerate(pieces):
         if index in above:
