@@ -134,6 +134,8 @@ def main(argv=None):
             ("--print-every", args.print_every, args.print_every >= 0, "at least 0")]:
         if not ok:
             parser.error(f"argument {option}: must be {rule}, got {value}")
+    if args.gradcheck:          # float64 on the CPU, whatever --device and --dtype say
+        return run_gradcheck(parser.prog)
     available = [name for name, found in [("cuda", torch.cuda.is_available()),
                                           ("mps", torch.backends.mps.is_available()),
                                           ("cpu", True)] if found]
@@ -142,8 +144,6 @@ def main(argv=None):
         parser.error(f"--device {device} is not available here; available: {', '.join(available)}")
     if device == "mps" and args.dtype == "float64":
         parser.error("--dtype float64 is not supported on mps; use --dtype float32 or --device cpu")
-    if args.gradcheck:
-        return run_gradcheck(parser.prog)
     print(f"device: {device}, dtype: {args.dtype}", file=sys.stderr)
     x, y, w1, w2 = make_data(args.seed, getattr(torch, args.dtype), device)
     try:

@@ -134,10 +134,15 @@ def test_readme_shows_the_printed_graph(readme, capsys):
     assert table == [node_name(line) for _, line in nodes]
 
 
-def test_gradcheck_passes_my_relu(capsys):
+@pytest.mark.parametrize("argv", [["--gradcheck"],
+                                  # float64 on the CPU always: a device this machine may lack,
+                                  # and mps's float32 only, refuse no check
+                                  ["--gradcheck", "--device", "cuda"],
+                                  ["--gradcheck", "--device", "mps", "--dtype", "float64"]])
+def test_gradcheck_passes_my_relu(argv, capsys):
     step = load("two_layer_net_custom_function")
     assert step.check_my_relu() is True
-    status, out, err = run_main("two_layer_net_custom_function", ["--gradcheck"], capsys)
+    status, out, err = run_main("two_layer_net_custom_function", argv, capsys)
     assert status == 0 and err == ""
     assert out == ("gradcheck passed: MyReLU's backward agrees with finite differences of its "
                    "forward\n")
