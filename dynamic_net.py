@@ -117,8 +117,11 @@ def build_parser():
     return parser
 
 def largest_lr(dtype, optimizer):
-    """The largest --lr the optimizer can take in `dtype`: torch makes the step it adds to the
-    weights (sgd: lr; adam, at its first step: lr / (1 - 0.9)) a number of the weights' dtype."""
+    """The largest --lr the optimizer takes in `dtype`: torch refuses a step to add to the weights
+    (sgd: lr; adam, at its first step: lr / (1 - 0.9)) that is finite but overflows their dtype.
+    float64 is Python's own float, so there no step does: any finite --lr is taken."""
+    if dtype == "float64":
+        return math.inf
     return torch.finfo(getattr(torch, dtype)).max * (1 - 0.9 if optimizer == "adam" else 1)
 
 def main(argv=None):

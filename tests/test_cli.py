@@ -146,12 +146,12 @@ def test_diverging_run_stops_with_one_message(script_name, capsys):
     assert "Warning" not in err and "Traceback" not in err
 
 
-def torch_takes_the_rate(name, optimizer, lr):
-    """Whether one float32 update of the step `name` takes this rate: with its optimizer (from
-    its OPTIMIZERS table), else as step 6 updates, sub_(grad, alpha=lr). Torch raises "value
+def torch_takes_the_rate(name, optimizer, lr, dtype=torch.float32):
+    """Whether one update of the step `name` takes this rate: with its optimizer (from its
+    OPTIMIZERS table), else as step 6 updates, sub_(grad, alpha=lr). Torch raises "value
     cannot be converted to type float without overflow" when the step it adds does not fit."""
-    weight = torch.ones(3, requires_grad=True)
-    weight.grad = torch.ones(3)
+    weight = torch.ones(3, dtype=dtype, requires_grad=True)
+    weight.grad = torch.ones(3, dtype=dtype)
     try:
         if optimizer is None:
             weight.detach().sub_(weight.grad, alpha=lr)
@@ -191,6 +191,19 @@ def test_a_rate_beyond_float32_stops_in_one_line(script_name, lr, capsys):
             assert re.search(r"the loss became (inf|nan) at training step \d+ with --lr "
                              + re.escape(f"{lr}; try a smaller --lr") + "$",
                              err.splitlines()[-1]), err
+
+
+def test_any_finite_rate_is_taken_in_float64(script_name, capsys):
+    """float64 is Python's own float, so no finite rate overflows the step torch adds (checked
+    against torch, with each optimizer): no step refuses one; it diverges, as any run does."""
+    for optimizer in getattr(load(script_name), "OPTIMIZERS", [None]):
+        assert torch_takes_the_rate(script_name, optimizer, 1e308, torch.float64)
+        status, _, err = run_main(script_name, ["--lr", "1e308", "--steps", "2", "--dtype",
+                                                "float64"]
+                                  + ["--optimizer", optimizer] * (optimizer is not None)
+                                  + QUICK.get(script_name, []), capsys)
+        assert status == 1 and re.search(r"the loss became (inf|nan) at training step \d+ with "
+                                         r"--lr 1e\+308; try a smaller --lr$", err), err
 
 
 def test_keyboard_interrupt_is_one_line_and_status_130(script_name, capsys, monkeypatch):
