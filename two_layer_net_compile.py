@@ -3,8 +3,9 @@
 New since step 3 (two_layer_net_autograd.py), whose functions this step keeps: at its first call
 TorchDynamo captures forward_and_loss as a graph, behind guards (checks on its inputs);
 AOTAutograd derives the backward graph; a backend compiles both (inductor: C++ on the CPU, which
-needs a C++ compiler, or Triton on a CUDA GPU; aot_eager: PyTorch's own kernels; eager: the forward
-only). Later calls check the guards and replay the graphs. The first step costs seconds.
+needs a C++ compiler, or Triton on a CUDA GPU; aot_eager: PyTorch's own kernels). The backend
+eager skips AOTAutograd: it runs the captured forward as it is, and autograd records its backward
+as in step 3. Later calls check the guards and replay the graphs. The first step costs seconds.
 
 Run it:  python two_layer_net_compile.py [--show-graph --steps 1] [--dynamic]   (--help)
 """
@@ -180,9 +181,10 @@ def check_options(parser, argv):
         parser.error("--mode reduce-overhead replays CUDA graphs: it needs --device cuda and "
                      "--backend inductor")
     if backend == "inductor" and device == "cpu" and not args.dynamic and not cxx_compiler():
+        name = cxx_compiler_name()
         parser.error(f"--backend inductor needs a C++ compiler on the CPU, and "
-                     f"{cxx_compiler_name()} is not on PATH; install one, or use "
-                     "--backend aot_eager")
+                     f"{f'{name} is not on PATH' if name.strip() else 'CXX is empty'}; install "
+                     "one, or use --backend aot_eager")
     return args, device, backend
 
 def what_failed(error):

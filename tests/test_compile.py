@@ -165,6 +165,18 @@ def test_without_a_cpp_compiler_inductor_stops_with_one_line(tmp_path, capsys, m
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("cxx", ["", "  "])
+def test_an_empty_cxx_is_named_as_such(cxx, capsys, monkeypatch):
+    """CXX set to nothing (`CXX= python ...`): torch finds no compiler in it either; the message
+    says CXX is empty rather than naming a blank."""
+    monkeypatch.setenv("CXX", cxx)
+    status, out, err = run_main(COMPILE, ["--device", "cpu", "--steps", "3"], capsys)
+    assert status == 2 and out == ""
+    assert err.splitlines()[-1].endswith(": error: --backend inductor needs a C++ compiler on the "
+                                         "CPU, and CXX is empty; install one, or use --backend "
+                                         "aot_eager"), err
+
+
 def test_the_compiler_looked_for_is_the_one_inductor_calls():
     """Step 10 looks on PATH for the compiler that inductor's own configuration names ($CXX when
     torch was imported, else torch's default for the system). Not on Windows, where inductor
