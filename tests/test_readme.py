@@ -881,6 +881,7 @@ ALLOWED = {
     "1.66": "step 10 on the development CPU, after a fix: a one-off measurement, recorded",
     "1.78": "step 10 on the development CPU, after a fix: a one-off measurement, recorded",
     "580.159.04": "the H100's driver version",
+    "10.0.0.1": "docs/ddp.md: an example address, the one in its two-machine commands",
 }
 VERSION_NAMES = {"2.4", "2.5", "2.13", "2.14", "2.15", "2.13.0", "2.14.1", "2.15.0", "2.4.6",
                  "2.11.0", "2.5.2", "3.11", "3.12.3"}
