@@ -384,11 +384,11 @@ def check_operation(step, operation, rng):
     except Exception as error:                          # a learner's backward_fn may raise
         return f"its backward_fn raised {type(error).__name__}: {error}"
     if not isinstance(grads, (tuple, list)):           # (g * 2) where (g * 2,) was meant
-        return (f"its backward_fn returned a {type(grads).__name__}, not a tuple of one gradient "
-                "per input (for one input: (grad,))")
+        return (f"its backward_fn returned one {type(grads).__name__}, not a tuple of one "
+                "gradient per input (for one input: (grad,))")
     if len(grads) != len(inputs):
         return (f"its backward_fn returned {len(grads)} gradient{'s' * (len(grads) != 1)} for "
-                f"{len(inputs)} inputs")
+                f"{len(inputs)} input{'s' * (len(inputs) != 1)}")
 
     def weighted_output():                            # its derivative by an input: g's share
         return np.sum(operation(*inputs).data * g)

@@ -47,7 +47,9 @@ def forward_and_loss(x, y, w1, w2):
     return compute_loss(forward(x, w1, w2), y)
 
 def graph_printer():
-    """A torch.compile backend: prints the forward and backward graphs, runs them as aot_eager."""
+    """A torch.compile backend: prints the forward and backward graphs AOTAutograd derives, split
+    by its default partitioner (all of the backward pass in the backward graph; aot_eager and
+    inductor split them otherwise), and runs them with PyTorch's own kernels."""
     from functorch.compile import make_boxed_func
     from torch._dynamo.backends.common import aot_autograd
     def printer(name):
@@ -147,7 +149,7 @@ def build_parser():
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                         help="auto: cuda, else mps, else cpu")
     parser.add_argument("--backend", choices=["inductor", "aot_eager", "eager"],
-                        help="None: inductor, or aot_eager with --show-graph")
+                        help="None: inductor, or graph_printer() with --show-graph")
     parser.add_argument("--mode", default="default", choices=["default", "reduce-overhead"],
                         help="inductor's; reduce-overhead replays CUDA graphs, on CUDA only")
     parser.add_argument("--show-graph", action="store_true", help="print the graphs on stderr")
@@ -173,10 +175,10 @@ def check_options(parser, argv):
         parser.error(f"--device {device} is not available here; available: {', '.join(available)}")
     if device == "mps" and args.dtype == "float64":
         parser.error("--dtype float64 is not supported on mps; use --dtype float32 or --device cpu")
-    if args.show_graph and args.backend not in (None, "aot_eager"):
-        parser.error("--show-graph runs the graphs as captured, as --backend aot_eager does; "
-                     f"leave out --backend {args.backend}")
-    backend = args.backend or ("aot_eager" if args.show_graph else "inductor")
+    if args.show_graph and args.backend is not None:
+        parser.error("--show-graph prints the graphs and runs them itself, with PyTorch's own "
+                     f"kernels; leave out --backend {args.backend}")
+    backend = args.backend or ("graph_printer" if args.show_graph else "inductor")
     if args.mode == "reduce-overhead" and (device != "cuda" or backend != "inductor"):
         parser.error("--mode reduce-overhead replays CUDA graphs: it needs --device cuda and "
                      "--backend inductor")

@@ -62,7 +62,7 @@ else:
 # What to change and run again, per step. Questions, not claims: the learner finds out.
 TRY = {
     "two_layer_net_numpy": [
-        "Train with `learning_rate=2e-6`, then `4e-6`, in the last cell: does a larger rate "
+        "Train with `learning_rate=2e-6`, then `3e-6`, in the last cell: does a larger rate "
         "train faster?",
         "In `backward`, change `2.0 *` to `1.0 *` and train again: what changes, and why?"],
     "two_layer_net_tensor": [

@@ -227,9 +227,9 @@ def test_the_checker_judges_each_operation_of_an_engine(change, culprit, tmp_pat
 
 
 @pytest.mark.parametrize("backward_fn, message", [
-    ("lambda g: (1 - out ** 2) * g", "returned a ndarray, not a tuple of one gradient per input "
-     "(for one input: (grad,))"),                                 # the trailing comma forgotten
-    ("lambda g: ((1 - out ** 2) * g, None)", "returned 2 gradients for 1 inputs"),
+    ("lambda g: (1 - out ** 2) * g", "returned one ndarray, not a tuple of one gradient per "
+     "input (for one input: (grad,))"),                         # the trailing comma forgotten
+    ("lambda g: ((1 - out ** 2) * g, None)", "returned 2 gradients for 1 input"),
 ])
 def test_the_checker_names_a_backward_fn_that_returns_no_tuple_of_one_per_input(
         backward_fn, message, tmp_path, capsys):
