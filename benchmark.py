@@ -460,8 +460,8 @@ def main(argv=None):
         return 0
     compiled = importlib.import_module("two_layer_net_compile")      # step 10, with inductor
     if "cpu" in args.devices and compiled.cxx_compiler() is None:
-        parser.error(f"step 10 compiles C++ on the cpu, and {compiled.cxx_compiler_name()} is "
-                     "not on PATH; install a C++ compiler, or leave out the cpu (--devices)")
+        parser.error(f"step 10 compiles C++ on the cpu, and {compiled.why_no_cxx_compiler()}; "
+                     "install a C++ compiler, or leave out the cpu (--devices)")
     print(describe_machine(args.devices))
     print(f"- medians of {args.rounds} rounds; float32; learning rate {TINY_LEARNING_RATE}\n")
     print("| step | device | N, D_in, H, D_out | ms per step | GFLOP/s | median x floor "

@@ -132,8 +132,8 @@ def main(argv=None):
             parser.error(f"argument {option}: must be {rule}, got {value}")
     compiled = importlib.import_module("two_layer_net_compile")      # step 10, with inductor
     if compiled.cxx_compiler() is None:
-        parser.error(f"step 10 compiles C++ on the CPU, and {compiled.cxx_compiler_name()} is not "
-                     "on PATH; install a C++ compiler")
+        parser.error(f"step 10 compiles C++ on the CPU, and {compiled.why_no_cxx_compiler()}; "
+                     "install a C++ compiler")
     folder = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(folder):
         parser.error(f"--output: the folder {folder} does not exist")

@@ -138,6 +138,11 @@ def cxx_compiler():
         return None
     return shutil.which(words[0]) if words else None
 
+def why_no_cxx_compiler():
+    """Why cxx_compiler() found none, for a message: its name is not on PATH, or CXX is empty."""
+    name = cxx_compiler_name()
+    return f"{name} is not on PATH" if name.strip() else "CXX is empty"
+
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -183,10 +188,8 @@ def check_options(parser, argv):
         parser.error("--mode reduce-overhead replays CUDA graphs: it needs --device cuda and "
                      "--backend inductor")
     if backend == "inductor" and device == "cpu" and not args.dynamic and not cxx_compiler():
-        name = cxx_compiler_name()
         parser.error(f"--backend inductor needs a C++ compiler on the CPU, and "
-                     f"{f'{name} is not on PATH' if name.strip() else 'CXX is empty'}; install "
-                     "one, or use --backend aot_eager")
+                     f"{why_no_cxx_compiler()}; install one, or use --backend aot_eager")
     return args, device, backend
 
 def what_failed(error):

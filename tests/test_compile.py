@@ -170,15 +170,21 @@ def test_without_a_cpp_compiler_inductor_stops_with_one_line(tmp_path, capsys, m
 
 
 @pytest.mark.parametrize("cxx", ["", "  "])
-def test_an_empty_cxx_is_named_as_such(cxx, capsys, monkeypatch):
-    """CXX set to nothing (`CXX= python ...`): torch finds no compiler in it either; the message
-    says CXX is empty rather than naming a blank."""
+@pytest.mark.parametrize("tool, argv, message", [
+    (COMPILE, ["--device", "cpu", "--steps", "3"], "--backend inductor needs a C++ compiler on the "
+     "CPU, and CXX is empty; install one, or use --backend aot_eager"),
+    ("plot_losses", ["--output", "x.png"], "step 10 compiles C++ on the CPU, and CXX is empty; "
+     "install a C++ compiler"),
+    ("benchmark", ["--devices", "cpu"], "step 10 compiles C++ on the cpu, and CXX is empty; "
+     "install a C++ compiler, or leave out the cpu (--devices)")])
+def test_an_empty_cxx_is_named_as_such(cxx, tool, argv, message, tmp_path, capsys, monkeypatch):
+    """CXX set to nothing (`CXX= python ...`): torch finds no compiler in it either; step 10 and
+    the tools that run it say CXX is empty rather than naming a blank."""
     monkeypatch.setenv("CXX", cxx)
-    status, out, err = run_main(COMPILE, ["--device", "cpu", "--steps", "3"], capsys)
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run_main(tool, argv, capsys)
     assert status == 2 and out == ""
-    assert err.splitlines()[-1].endswith(": error: --backend inductor needs a C++ compiler on the "
-                                         "CPU, and CXX is empty; install one, or use --backend "
-                                         "aot_eager"), err
+    assert err.splitlines()[-1].endswith(f": error: {message}"), err
 
 
 def test_the_compiler_looked_for_is_the_one_inductor_calls():
