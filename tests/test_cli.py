@@ -163,6 +163,20 @@ def torch_takes_the_rate(name, optimizer, lr, dtype=torch.float32):
     return True
 
 
+def run_with_rate(script_name, lr, optimizer, dtype, capsys):
+    """Two training steps of the step at this rate, with this optimizer (None: a step without
+    --optimizer) and dtype: (status, stdout, stderr)."""
+    return run_main(script_name, ["--lr", repr(lr), "--steps", "2", "--dtype", dtype]
+                    + ["--optimizer", optimizer] * (optimizer is not None)
+                    + QUICK.get(script_name, []), capsys)
+
+
+def stopped_as_diverging(err, lr):
+    """Whether stderr ends with the line of a diverging run at this rate."""
+    return re.search(r"the loss became (inf|nan) at training step \d+ with --lr "
+                     + re.escape(f"{lr}; try a smaller --lr") + "$", err.splitlines()[-1])
+
+
 @pytest.mark.parametrize("lr", [1e38, 1e39])
 def test_a_rate_beyond_float32_stops_in_one_line(script_name, lr, capsys):
     """A float32 run's --lr too large for float32, with each optimizer: steps 6 to 9 and 11 pass
@@ -170,12 +184,8 @@ def test_a_rate_beyond_float32_stops_in_one_line(script_name, lr, capsys):
     adds a number of the weights' dtype: they refuse a rate above the largest that torch takes,
     and the bound they name is exactly that (checked against torch), and is itself accepted.
     The other steps multiply by the rate, get inf, and stop as a diverging run does."""
-    def run(rate, optimizer):
-        return run_main(script_name, ["--lr", repr(rate), "--steps", "2", "--dtype", "float32"]
-                        + ["--optimizer", optimizer] * (optimizer is not None)
-                        + QUICK.get(script_name, []), capsys)
     for optimizer in getattr(load(script_name), "OPTIMIZERS", [None]):
-        status, _, err = run(lr, optimizer)
+        status, _, err = run_with_rate(script_name, lr, optimizer, "float32", capsys)
         assert "Traceback" not in err
         if status == 2:
             refused = re.fullmatch(r".*: error: argument --lr: must be at most (\S+) in float32, "
@@ -184,13 +194,10 @@ def test_a_rate_beyond_float32_stops_in_one_line(script_name, lr, capsys):
             bound = float(refused[1])
             assert lr > bound and torch_takes_the_rate(script_name, optimizer, bound)
             assert not torch_takes_the_rate(script_name, optimizer, math.nextafter(bound, math.inf))
-            status, _, err = run(bound, optimizer)
+            status, _, err = run_with_rate(script_name, bound, optimizer, "float32", capsys)
             assert status == 1 and "Traceback" not in err, err      # taken: it diverges
         else:
-            assert status == 1, err
-            assert re.search(r"the loss became (inf|nan) at training step \d+ with --lr "
-                             + re.escape(f"{lr}; try a smaller --lr") + "$",
-                             err.splitlines()[-1]), err
+            assert status == 1 and stopped_as_diverging(err, lr), err
 
 
 def test_any_finite_rate_is_taken_in_float64(script_name, capsys):
@@ -198,12 +205,8 @@ def test_any_finite_rate_is_taken_in_float64(script_name, capsys):
     against torch, with each optimizer): no step refuses one; it diverges, as any run does."""
     for optimizer in getattr(load(script_name), "OPTIMIZERS", [None]):
         assert torch_takes_the_rate(script_name, optimizer, 1e308, torch.float64)
-        status, _, err = run_main(script_name, ["--lr", "1e308", "--steps", "2", "--dtype",
-                                                "float64"]
-                                  + ["--optimizer", optimizer] * (optimizer is not None)
-                                  + QUICK.get(script_name, []), capsys)
-        assert status == 1 and re.search(r"the loss became (inf|nan) at training step \d+ with "
-                                         r"--lr 1e\+308; try a smaller --lr$", err), err
+        status, _, err = run_with_rate(script_name, 1e308, optimizer, "float64", capsys)
+        assert status == 1 and stopped_as_diverging(err, 1e308), err
 
 
 def test_keyboard_interrupt_is_one_line_and_status_130(script_name, capsys, monkeypatch):
